@@ -1,0 +1,1 @@
+"""Metrics: full-reference profiles, no-reference quality, efficiency and downstream tasks."""
