@@ -99,6 +99,8 @@ class DerainMethod:
         self.variant = variant
         self.weights: dict[str, Path] = {}
         self.device = torch.device("cpu")
+        #: the resolved data root, set by the harness (precomputed methods find their outputs under it)
+        self.data_root: Path | None = None
 
     @property
     def spec(self) -> str:
