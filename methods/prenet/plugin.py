@@ -50,6 +50,10 @@ _SHA256 = {
 }
 
 
+#: variant name (or "*" for every other variant) -> network constructor
+NetworkFactories = dict[str, Callable[..., nn.Module]]
+
+
 def _raw_url(repo: str, commit: str, path: str) -> str:
     return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 
@@ -102,7 +106,7 @@ class RecurrentNetMethod(DerainMethod):
     the weights dir.
     """
 
-    networks: ClassVar[dict[str, Callable[..., nn.Module]]]
+    networks: ClassVar[NetworkFactories]
     #: variant -> checkpoint path inside the package (trained by this project)
     shipped: ClassVar[dict[str, Path]] = {}
 
@@ -195,8 +199,8 @@ class PReNet(RecurrentNetMethod):
         },
         default_variant="rain100h",
     )
-    networks = {"real": nets.PReNetReal, "*": nets.PReNet}
-    shipped = {"ours": _HERE / "checkpoints" / "prenet_ours.pt"}
+    networks: ClassVar[NetworkFactories] = {"real": nets.PReNetReal, "*": nets.PReNet}
+    shipped: ClassVar[dict[str, Path]] = {"ours": _HERE / "checkpoints" / "prenet_ours.pt"}
 
 
 class PReNetR(RecurrentNetMethod):
@@ -213,7 +217,7 @@ class PReNetR(RecurrentNetMethod):
         variants={d: official_variant(d, "PReNet6_r") for d in ("rain100h", "rain100l", "rain1400")},
         default_variant="rain100h",
     )
-    networks = {"*": nets.PReNetR}
+    networks: ClassVar[NetworkFactories] = {"*": nets.PReNetR}
 
 
 class PRN(RecurrentNetMethod):
@@ -230,7 +234,7 @@ class PRN(RecurrentNetMethod):
         variants={d: official_variant(d, "PRN6") for d in ("rain100h", "rain100l", "rain1400")},
         default_variant="rain100h",
     )
-    networks = {"*": nets.PRN}
+    networks: ClassVar[NetworkFactories] = {"*": nets.PRN}
 
 
 class PRNR(RecurrentNetMethod):
@@ -247,4 +251,4 @@ class PRNR(RecurrentNetMethod):
         variants={d: official_variant(d, "PRN6_r") for d in ("rain100h", "rain100l", "rain1400")},
         default_variant="rain100h",
     )
-    networks = {"*": nets.PRNR}
+    networks: ClassVar[NetworkFactories] = {"*": nets.PRNR}

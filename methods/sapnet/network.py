@@ -13,8 +13,8 @@ PReNet count); ``use_dilation=False`` uses dilation 1 in every unit (same parame
 
 from __future__ import annotations
 
-from torch import nn
 import torch
+from torch import nn
 
 from methods.prenet.networks import FEATURES, ProgressiveRecurrentNet, ResidualUnit
 

@@ -13,9 +13,10 @@ Both official checkpoints need the progressive dilations (1, 2, 4, 8, 16); with 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from bench.methods.api import MethodInfo, Variant, WeightsFile
-from methods.prenet.plugin import RecurrentNetMethod
+from methods.prenet.plugin import NetworkFactories, RecurrentNetMethod
 from methods.sapnet.network import SAPNetwork
 
 CODE_URL = "https://github.com/ShenZheng2000/SAPNet-for-image-deraining"
@@ -79,7 +80,7 @@ class SAPNet(RecurrentNetMethod):
         },
         default_variant="ours",
     )
-    networks = {"*": SAPNetwork}
-    shipped = {"ours": Path(__file__).resolve().parent / "checkpoints" / "sapnet_ours.pt"}
+    networks: ClassVar[NetworkFactories] = {"*": SAPNetwork}
+    shipped: ClassVar[dict[str, Path]] = {"ours": Path(__file__).resolve().parent / "checkpoints" / "sapnet_ours.pt"}
     #: receptive field is large (dilations up to 16, 6 recurrent stages): keep wide overlaps between tiles
     tile_overlap = 64
