@@ -1,0 +1,90 @@
+"""`bench run`: every chosen method over every chosen dataset, resumable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from bench.cli.common import console, friendly_errors, settings_from, split_list
+from bench.errors import BadInputError
+
+
+def resolve_method_specs(value: str) -> list[str]:
+    from bench.methods.registry import METHODS, method_class, parse_method_spec
+
+    if value == "all":
+        specs = []
+        for name in METHODS.names():
+            try:
+                method_class(name)
+            except BadInputError as exc:
+                console.print(f"[yellow]skipping method {name}:[/yellow] {exc}")
+                continue
+            specs.append(name)
+        return specs
+    specs = split_list(value)
+    for spec in specs:  # unknown names fail before any work, with a suggestion
+        METHODS.entry(parse_method_spec(spec)[0])
+    return specs
+
+
+def resolve_dataset_specs(value: str, settings) -> list[str]:
+    from bench.data.cards import DatasetSpec, get_card, load_cards
+
+    cards = load_cards(settings.cards_dir)
+    if value == "default":
+        return [n for n, c in cards.items() if c.embedded]
+    if value == "all":
+        return list(cards)
+    specs = split_list(value)
+    for spec in specs:
+        get_card(DatasetSpec.parse(spec).name, settings)
+    return specs
+
+
+def resolve_profiles(value: str) -> list[str]:
+    from bench.metrics.profiles import PROFILES, get_profile
+
+    if value == "all":
+        return list(PROFILES)
+    return [get_profile(p).name for p in split_list(value)]
+
+
+@friendly_errors
+def run_command(
+    methods: Optional[str] = typer.Option(None, help="all | NAME[:VARIANT][,...] (default from bench.toml)"),
+    datasets: Optional[str] = typer.Option(None, help="default (embedded suite) | all | NAME[:WxH][,...]"),
+    profile: Optional[str] = typer.Option(None, help="full-reference profile(s): NAME[,NAME] | all"),
+    data_root: Optional[Path] = typer.Option(None, help="datasets folder (else BENCH_DATA_ROOT, bench.toml)"),
+    weights_dir: Optional[Path] = typer.Option(None, help="weights folder (else BENCH_WEIGHTS_DIR, bench.toml)"),
+    out: Optional[Path] = typer.Option(None, help="results folder: results.sqlite and outputs/"),
+    limit: Optional[int] = typer.Option(None, min=1, help="at most N images per dataset"),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
+    plugin: Optional[list[Path]] = typer.Option(None, help="local plugin file(s) to load"),
+    config: Optional[Path] = typer.Option(None, help="bench.toml to use"),
+    no_progress: bool = typer.Option(False, "--no-progress", help="hide progress bars"),
+) -> None:
+    """Run methods over datasets and store per-image results (finished images are skipped on rerun)."""
+    from bench.results.store import ResultsStore
+    from bench.runner.runner import Runner
+
+    settings = settings_from(config, data_root, weights_dir, out, device, plugin)
+    method_specs = resolve_method_specs(methods or settings.methods)
+    dataset_specs = resolve_dataset_specs(datasets or settings.datasets, settings)
+    profiles = resolve_profiles(profile or settings.profile)
+    with ResultsStore(settings.results_db) as store:
+        runner = Runner(settings, store, console=console, show_progress=not no_progress)
+        summary = runner.run(method_specs, dataset_specs, profiles, limit, command=" ".join(["bench", *sys.argv[1:]]))
+    console.print(f"[bold]done[/bold]: {summary.computed} image(s) measured, {summary.skipped} already finished, "
+                  f"{summary.failed} failed; results in {settings.results_db}")
+    if summary.unavailable:
+        table = Table("not run", "reason", title="Unavailable (listed, not dropped)", show_lines=False)
+        for what, reason in summary.unavailable:
+            table.add_row(what, reason)
+        console.print(table)
+    if summary.failed:
+        console.print("Failed images are listed with file and reason by `bench report` (section Failures).")

@@ -1,0 +1,119 @@
+"""Settings: bench.toml, then environment variables, then command-line flags (last wins)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.errors import BadInputError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Settings:
+    """Resolved settings of one invocation. All paths are absolute."""
+
+    data_root: Path
+    weights_dir: Path
+    output_dir: Path
+    cache_dir: Path
+    cards_dir: Path
+    device: str = "auto"
+    threads: int = 0
+    methods: str = "all"
+    datasets: str = "default"
+    profile: str = "matlab-y"
+    download: bool = True
+    plugin_files: list[Path] = field(default_factory=list)
+    precomputed: dict[str, Path] = field(default_factory=dict)
+    config_file: Path | None = None
+
+    @property
+    def results_db(self) -> Path:
+        return self.output_dir / "results.sqlite"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.output_dir / "outputs"
+
+    def config_hash(self) -> str:
+        data = {k: str(v) for k, v in asdict(self).items()}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def find_config(explicit: Path | None = None) -> Path | None:
+    """bench.toml: the explicit path, $BENCH_CONFIG, the current folder or a parent, then the project's."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise BadInputError(f"config file {explicit}: not found. Pass an existing bench.toml to --config.")
+        return explicit.resolve()
+    env = os.environ.get("BENCH_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise BadInputError(f"BENCH_CONFIG={env}: file not found. Point it at a bench.toml or unset it.")
+        return path.resolve()
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "bench.toml").is_file():
+            return (folder / "bench.toml").resolve()
+    if (PROJECT_ROOT / "bench.toml").is_file():
+        return PROJECT_ROOT / "bench.toml"
+    return None
+
+
+def load_settings(
+    config: Path | None = None,
+    *,
+    data_root: Path | None = None,
+    weights_dir: Path | None = None,
+    output_dir: Path | None = None,
+    device: str | None = None,
+) -> Settings:
+    """Read bench.toml and apply environment variables and flags (flags win)."""
+    path = find_config(config)
+    raw: dict = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInputError(f"{path}: invalid TOML ({exc}). Fix the file or pass another with --config.") from exc
+        base = path.parent
+    paths = raw.get("paths", {})
+    run = raw.get("run", {})
+
+    def resolve(value: str | Path | None, default: str) -> Path:
+        p = Path(value if value is not None else default).expanduser()
+        return (p if p.is_absolute() else base / p).resolve()
+
+    def from_env(flag: Path | None, env: str, key: str, default: str) -> Path:
+        if flag is not None:
+            return Path(flag).expanduser().resolve()
+        if os.environ.get(env):
+            return Path(os.environ[env]).expanduser().resolve()
+        return resolve(paths.get(key), default)
+
+    precomputed = {
+        name: resolve(section.get("folder"), ".") for name, section in raw.get("precomputed", {}).items()
+    }
+    return Settings(
+        data_root=from_env(data_root, "BENCH_DATA_ROOT", "data_root", "data"),
+        weights_dir=from_env(weights_dir, "BENCH_WEIGHTS_DIR", "weights_dir", "weights"),
+        output_dir=from_env(output_dir, "BENCH_OUTPUT_DIR", "output_dir", "reports"),
+        cache_dir=resolve(paths.get("cache_dir"), ".cache/bench"),
+        cards_dir=resolve(paths.get("cards_dir"), str(PROJECT_ROOT / "datasets")),
+        device=device or run.get("device", "auto"),
+        threads=int(run.get("threads", 0)),
+        methods=str(run.get("methods", "all")),
+        datasets=str(run.get("datasets", "default")),
+        profile=str(run.get("profile", "matlab-y")),
+        download=bool(run.get("download", True)) and os.environ.get("BENCH_NO_DOWNLOAD", "") not in ("1", "true"),
+        plugin_files=[resolve(p, ".") for p in raw.get("plugins", {}).get("files", [])],
+        precomputed=precomputed,
+        config_file=path,
+    )

@@ -1,0 +1,59 @@
+"""The method registry: entry points of the ``bench.methods`` group, plus local plugin files."""
+
+from __future__ import annotations
+
+from bench.errors import BadInputError
+from bench.methods.api import DerainMethod
+from bench.registry import Registry
+
+METHODS: Registry = Registry("method", group="bench.methods")
+
+
+def parse_method_spec(spec: str) -> tuple[str, str | None]:
+    """``NAME[:VARIANT]`` -> (name, variant or None)."""
+    name, _, variant = spec.strip().partition(":")
+    if not name:
+        raise BadInputError(f"method spec {spec!r}: expected NAME or NAME:VARIANT (e.g. prenet:rain100l)")
+    return name, (variant or None)
+
+
+def method_class(name: str) -> type[DerainMethod]:
+    """The plugin class (or factory carrying ``info``) registered as ``name``."""
+    obj = METHODS.load(name)
+    if getattr(obj, "info", None) is None:
+        raise BadInputError(
+            f"method {name!r} ({METHODS.entry(name).source}): the entry point does not provide a DerainMethod "
+            f"with an `info` attribute; see the plugin example in README.md"
+        )
+    return obj
+
+
+def create_method(spec: str) -> DerainMethod:
+    """Instantiate ``NAME[:VARIANT]`` (no weights loaded yet)."""
+    name, variant = parse_method_spec(spec)
+    cls = method_class(name)
+    try:
+        method = cls(variant)
+    except BadInputError:
+        raise
+    except Exception as exc:
+        from bench.errors import UnknownNameError
+
+        if isinstance(exc, UnknownNameError):
+            raise
+        raise BadInputError(f"method {spec}: the plugin failed to initialise: {type(exc).__name__}: {exc}") from exc
+    return method
+
+
+def all_method_specs() -> list[str]:
+    """Every registered method with each of its variants, ``name`` for the default variant."""
+    specs = []
+    for name in METHODS.names():
+        try:
+            cls = method_class(name)
+        except BadInputError:
+            specs.append(name)
+            continue
+        for variant in cls.info.variants:
+            specs.append(name if variant == cls.info.default_variant else f"{name}:{variant}")
+    return specs

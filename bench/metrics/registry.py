@@ -1,0 +1,46 @@
+"""The metric registry: metadata for every stored figure, and lazy no-reference metric plugins."""
+
+from __future__ import annotations
+
+from bench.metrics.api import MetricInfo, NoReferenceMetric
+from bench.registry import Registry
+
+METRICS: Registry = Registry("metric", group="bench.metrics")
+
+_BUILTIN = [
+    MetricInfo("psnr", "full-reference", True, "peak signal-to-noise ratio under the table's profile", "dB", (0, 100)),
+    MetricInfo("ssim", "full-reference", True, "structural similarity (Wang et al.) under the table's profile", "",
+               (0, 1), decimals=4),
+    MetricInfo("time_ms", "efficiency", False, "wall time of the method per image as run (ms)", "ms", (0, None), 0),
+    MetricInfo("params", "efficiency", False, "trainable parameters", "", (0, None), 0),
+    MetricInfo("flops", "efficiency", False, "floating-point operations per image at the stated size (GFLOPs)",
+               "GFLOPs", (0, None), 2),
+    MetricInfo("ms_per_image", "efficiency", False, "median inference time per image after warm-up", "ms",
+               (0, None), 1),
+    MetricInfo("peak_memory_mb", "efficiency", False, "peak memory during inference", "MB", (0, None), 0),
+]
+for _info in _BUILTIN:
+    METRICS.register(_info.name, _info, description=_info.description)
+
+_NO_REFERENCE = {
+    "brisque": "bench.metrics.no_reference.brisque:BRISQUE",
+    "niqe": "bench.metrics.no_reference.niqe:NIQE",
+    "piqe": "bench.metrics.no_reference.piqe:PIQE",
+    "unique": "bench.metrics.no_reference.unique:UNIQUE",
+}
+for _name, _target in _NO_REFERENCE.items():
+    METRICS.register(_name, _target, description="no-reference image quality")
+
+NO_REFERENCE_METRICS = tuple(_NO_REFERENCE)
+
+
+def metric_info(name: str) -> MetricInfo:
+    """Metadata (direction, unit, range) of a stored metric name."""
+    obj = METRICS.load(name)
+    return obj if isinstance(obj, MetricInfo) else obj.info
+
+
+def no_reference_metric(name: str) -> NoReferenceMetric:
+    """An instance of the no-reference metric ``name``."""
+    cls = METRICS.load(name)
+    return cls()

@@ -1,0 +1,174 @@
+"""SQLite (WAL) store of per-image results, failures, unavailable cells and run provenance.
+
+Rows are keyed by (method, variant, weights_hash, dataset, image_id, metric, profile). Every image's
+figures are written in one transaction, so a crash or Ctrl-C never loses finished work and never
+leaves half an image. Reports read only from here: a report never recomputes a metric.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started REAL, finished REAL, command TEXT, git_commit TEXT,
+    versions TEXT, config_hash TEXT, config TEXT, device TEXT, host TEXT, status TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+    method TEXT NOT NULL, variant TEXT NOT NULL, weights_hash TEXT NOT NULL, dataset TEXT NOT NULL,
+    image_id TEXT NOT NULL, metric TEXT NOT NULL, profile TEXT NOT NULL, value REAL,
+    implementation TEXT, run_id TEXT, created REAL,
+    PRIMARY KEY (method, variant, weights_hash, dataset, image_id, metric, profile)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    method TEXT NOT NULL, variant TEXT NOT NULL, weights_hash TEXT NOT NULL, dataset TEXT NOT NULL,
+    image_id TEXT NOT NULL, stage TEXT, file TEXT, reason TEXT, run_id TEXT, created REAL,
+    PRIMARY KEY (method, variant, weights_hash, dataset, image_id)
+);
+CREATE TABLE IF NOT EXISTS unavailable (
+    method TEXT NOT NULL, variant TEXT NOT NULL, dataset TEXT NOT NULL, reason TEXT, kind TEXT,
+    run_id TEXT, created REAL,
+    PRIMARY KEY (method, variant, dataset)
+);
+CREATE TABLE IF NOT EXISTS methods (
+    method TEXT NOT NULL, variant TEXT NOT NULL, weights_hash TEXT NOT NULL, spec TEXT, label TEXT, kind TEXT,
+    paper TEXT, note TEXT, weights TEXT, run_id TEXT, created REAL,
+    PRIMARY KEY (method, variant, weights_hash)
+);
+"""
+
+ANY = "*"  # dataset / image_id of method-level figures (efficiency)
+NO_PROFILE = "-"  # profile of figures that no profile affects
+
+
+@dataclass(frozen=True)
+class ResultKey:
+    """Which method (variant and weights) on which dataset."""
+
+    method: str
+    variant: str
+    weights_hash: str
+    dataset: str
+
+
+class ResultsStore:
+    """Thin typed layer over one SQLite file; safe to reopen after a crash."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # runs -----------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, provenance: dict) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, time.time(), None, provenance.get("command"), provenance.get("git_commit"),
+                 json.dumps(provenance.get("versions", {})), provenance.get("config_hash"),
+                 json.dumps(provenance.get("config", {})), provenance.get("device"), provenance.get("host"), "running"),
+            )
+
+    def finish_run(self, run_id: str, status: str = "finished") -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET finished=?, status=? WHERE run_id=?", (time.time(), status, run_id))
+
+    def runs(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM runs ORDER BY started", self.db)
+
+    # methods --------------------------------------------------------------------------------------
+    def record_method(self, method: str, variant: str, weights_hash: str, *, spec: str, label: str, kind: str,
+                      paper: str, note: str, weights: dict[str, str], run_id: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO methods VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (method, variant, weights_hash, spec, label, kind, paper, note, json.dumps(weights), run_id,
+                 time.time()),
+            )
+
+    # results --------------------------------------------------------------------------------------
+    def done_metrics(self, key: ResultKey, image_id: str) -> set[tuple[str, str]]:
+        """(metric, profile) pairs already stored for this image."""
+        rows = self.db.execute(
+            "SELECT metric, profile FROM results WHERE method=? AND variant=? AND weights_hash=? AND dataset=? AND image_id=?",
+            (key.method, key.variant, key.weights_hash, key.dataset, image_id),
+        )
+        return set(rows.fetchall())
+
+    def done_images(self, key: ResultKey) -> dict[str, set[tuple[str, str]]]:
+        """image_id -> stored (metric, profile) pairs, for one method/dataset (one query)."""
+        out: dict[str, set[tuple[str, str]]] = {}
+        rows = self.db.execute(
+            "SELECT image_id, metric, profile FROM results WHERE method=? AND variant=? AND weights_hash=? AND dataset=?",
+            (key.method, key.variant, key.weights_hash, key.dataset),
+        )
+        for image_id, metric, profile in rows:
+            out.setdefault(image_id, set()).add((metric, profile))
+        return out
+
+    def put_image(self, key: ResultKey, image_id: str, values: Iterable[tuple[str, str, float, str]], run_id: str) -> None:
+        """Store one image's figures, (metric, profile, value, implementation), in one transaction,
+        and clear an earlier failure of that image."""
+        now = time.time()
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(key.method, key.variant, key.weights_hash, key.dataset, image_id, m, p, v, impl, run_id, now)
+                 for m, p, v, impl in values],
+            )
+            self.db.execute(
+                "DELETE FROM failures WHERE method=? AND variant=? AND weights_hash=? AND dataset=? AND image_id=?",
+                (key.method, key.variant, key.weights_hash, key.dataset, image_id),
+            )
+
+    def put_failure(self, key: ResultKey, image_id: str, stage: str, file: str, reason: str, run_id: str) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (key.method, key.variant, key.weights_hash, key.dataset, image_id, stage, file, reason, run_id, time.time()),
+            )
+
+    def put_unavailable(self, method: str, variant: str, dataset: str, reason: str, kind: str, run_id: str) -> None:
+        """A method (dataset="*") or dataset (method="*") that could not run, with the reason."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO unavailable VALUES (?,?,?,?,?,?,?)",
+                (method, variant, dataset, reason, kind, run_id, time.time()),
+            )
+
+    def clear_unavailable(self, method: str, variant: str, dataset: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM unavailable WHERE method=? AND variant=? AND dataset=?", (method, variant, dataset))
+
+    # reading --------------------------------------------------------------------------------------
+    def results(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM results", self.db)
+
+    def failures(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM failures ORDER BY method, dataset, image_id", self.db)
+
+    def unavailable(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM unavailable", self.db)
+
+    def methods(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM methods", self.db)

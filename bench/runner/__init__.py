@@ -1,0 +1,1 @@
+"""The runner: datasets x methods -> outputs on disk -> metrics -> results store."""

@@ -1,0 +1,1 @@
+"""Statistics over per-image figures: bootstrap confidence intervals and paired tests."""
