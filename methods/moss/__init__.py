@@ -1,0 +1,1 @@
+"""MOSS (Huang et al., CVPR 2021): memory-oriented semi-supervised deraining."""
