@@ -12,14 +12,21 @@ from rich.table import Table
 from bench.cli.common import friendly_errors, settings_from
 from bench.errors import BadInputError, BenchError, UnavailableError
 
-out = Console(soft_wrap=True)
+out = Console()
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, show_lines=True)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 def _methods_table(settings) -> Table:
     from bench.methods.registry import METHODS, method_class
     from bench.methods.weights import resolve_weights
 
-    table = Table("method", "kind", "paper", "availability", title="Methods", show_lines=False)
+    table = _table("Methods", "method", "kind", "paper", "availability")
     for name in METHODS.names():
         try:
             cls = method_class(name)
@@ -48,7 +55,7 @@ def _methods_table(settings) -> Table:
 def _datasets_table(settings) -> Table:
     from bench.data.cards import availability, load_cards
 
-    table = Table("dataset", "title", "category", "images", "availability", title="Datasets")
+    table = _table("Datasets", "dataset", "title", "category", "images", "availability")
     for name, card in load_cards(settings.cards_dir).items():
         reason = availability(card, settings)
         status = ("[green]embedded (generated on first use)[/green]" if card.embedded
@@ -60,7 +67,7 @@ def _datasets_table(settings) -> Table:
 def _metrics_table() -> Table:
     from bench.metrics.registry import METRICS, NO_REFERENCE_METRICS, metric_info, no_reference_metric
 
-    table = Table("metric", "kind", "better", "description", "availability", title="Metrics")
+    table = _table("Metrics", "metric", "kind", "better", "description", "availability")
     for name in METRICS.names():
         try:
             info = metric_info(name)
@@ -82,7 +89,7 @@ def _metrics_table() -> Table:
 def _profiles_table() -> Table:
     from bench.metrics.profiles import DEFAULT_PROFILE, PROFILES
 
-    table = Table("profile", "description", "source", "output quantisation", title="Full-reference profiles")
+    table = _table("Full-reference profiles", "profile", "description", "source", "output quantisation")
     for name, p in PROFILES.items():
         table.add_row(name + (" (default)" if name == DEFAULT_PROFILE else ""), p.description, p.source, p.quantisation)
     return table

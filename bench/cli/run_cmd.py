@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from bench.cli.common import console, friendly_errors, settings_from, split_list
 from bench.errors import BadInputError
@@ -82,9 +81,8 @@ def run_command(
     console.print(f"[bold]done[/bold]: {summary.computed} image(s) measured, {summary.skipped} already finished, "
                   f"{summary.failed} failed; results in {settings.results_db}")
     if summary.unavailable:
-        table = Table("not run", "reason", title="Unavailable (listed, not dropped)", show_lines=False)
-        for what, reason in summary.unavailable:
-            table.add_row(what, reason)
-        console.print(table)
+        console.print("[bold]not run[/bold] (listed, not dropped):")
+        for _what, reason in summary.unavailable:
+            console.print(f"  [yellow]-[/yellow] {reason}", highlight=False, soft_wrap=True)
     if summary.failed:
         console.print("Failed images are listed with file and reason by `bench report` (section Failures).")
