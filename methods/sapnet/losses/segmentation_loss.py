@@ -31,7 +31,7 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -
 
     logits: float BxKxHxW class scores; target: int64 BxHxW class indices in [0, K).
     """
-    log_p = F.log_softmax(logits, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
+    log_p = F.log_softmax(logits.float(), dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
     return (-((1.0 - log_p.exp()) ** gamma) * log_p).mean()
 
 

@@ -26,9 +26,17 @@ def gaussian_window(size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean SSIM of two float BxCxHxW images in [0,1] -> scalar tensor in [-1, 1] (1 when x == y)."""
+    """Mean SSIM of two float BxCxHxW images in [0,1] -> scalar tensor in [-1, 1] (1 when x == y).
+
+    Always computed in float32 (also under autocast): variances from E[x^2] - E[x]^2 cancel badly in 16 bits.
+    """
     if x.shape != y.shape:
         raise ValueError(f"ssim: images differ in shape, {tuple(x.shape)} vs {tuple(y.shape)}; crop them alike")
+    with torch.autocast(x.device.type, enabled=False):
+        return _ssim_fp32(x.float(), y.float(), window)
+
+
+def _ssim_fp32(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor | None) -> torch.Tensor:
     channels = x.shape[1]
     if window is None:
         window = gaussian_window().to(x)
