@@ -1,0 +1,1 @@
+"""MSPFN (Jiang et al., CVPR 2020): multi-scale progressive fusion network, ported from the official TensorFlow code."""
