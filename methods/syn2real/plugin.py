@@ -93,7 +93,7 @@ class Syn2Real(DerainMethod):
             # the official loader resizes the 8-bit image (PIL, Lanczos) and re-quantises it
             u8 = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
             if (nh, nw) != (h, w):
-                u8 = np.asarray(Image.fromarray(u8).resize((nw, nh), Image.Resampling.LANCZOS))
+                u8 = np.array(Image.fromarray(u8).resize((nw, nh), Image.Resampling.LANCZOS))
             x = torch.from_numpy(u8).permute(2, 0, 1).float().div(255).to(self.device)
             clean, _ = self.net((x.unsqueeze(0) - 0.5) / 0.5)
             clean = clean[0]
