@@ -36,7 +36,8 @@ def report_command(
     profile_name = get_profile(profile or settings.profile.split(",")[0]).name if (profile or settings.profile) != "all" \
         else "matlab-y"
     with ResultsStore(settings.results_db) as store:
-        text = render(store, format, profile_name, split_list(methods) or None, split_list(datasets) or None)
+        text = render(store, format, profile_name, split_list(methods) or None, split_list(datasets) or None,
+                      settings=settings)
     if out is not None and str(out) == "-":
         typer.echo(text, nl=False)
         return

@@ -1,6 +1,8 @@
 """Paper-style tables (the model every renderer draws): best value bold, second underlined.
 
-A missing cell carries the reason ("weights unavailable", "dataset absent") as a footnote.
+A missing cell carries the reason ("weights unavailable", "metric unavailable", "not run") as a
+numbered footnote; a best value that a paired Wilcoxon test cannot tell from the second carries a
+dagger. Reference rows (the rainy input) are shown but not ranked.
 """
 
 from __future__ import annotations
@@ -10,141 +12,271 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bench.metrics.api import MetricInfo
 from bench.metrics.registry import metric_info
 from bench.report.summary import StoreSnapshot
-from bench.results.store import ANY
+from bench.results.store import ANY, NO_PROFILE
+from bench.stats.paired import ALPHA, paired_wilcoxon
+
+NO_REFERENCE = ("unique", "brisque", "niqe", "piqe")
+DOWNSTREAM = ("map", "map50", "miou", "mpa")
+EFFICIENCY = ("params", "flops", "ms_per_image")
+LABELS = {"psnr": "PSNR", "ssim": "SSIM", "unique": "UNIQUE", "brisque": "BRISQUE", "niqe": "NIQE", "piqe": "PIQE",
+          "map": "mAP", "map50": "mAP@.5", "miou": "mIoU", "mpa": "mPA", "params": "Params (M)", "flops": "GFLOPs",
+          "ms_per_image": "ms/image", "time_ms": "ms/image (as run)", "peak_memory_mb": "Peak memory (MB)"}
+SCALE = {"params": 1e-6}  # shown in millions
+DECIMALS = {"params": 3}
+DAGGER_NOTE = (f"† best not significantly better than the second (two-sided paired Wilcoxon signed-rank test on "
+               f"per-image differences, p ≥ {ALPHA}).")
 
 
 @dataclass
 class Cell:
-    value: float | None
+    value: float | None  # mean over images as stored (unscaled); None when missing
     text: str
     rank: int | None = None  # 1 best, 2 second in its column
     footnote: int | None = None  # index into Table.footnotes (1-based)
+    dagger: bool = False  # best, but not significantly better than the second
+    n: int = 0
+    ci: tuple[float, float] | None = None  # 95% bootstrap CI of the mean (unscaled)
+    p_value: float | None = None  # paired test against the second (on the best cell)
 
 
 @dataclass
 class Column:
     dataset: str
     metric: str
-    header: str
+    profile: str
+    group: str  # upper header (dataset), "" for method-level figures
+    header: str  # lower header (metric label)
     higher_better: bool
 
 
 @dataclass
+class Row:
+    spec: str
+    label: str
+    reference: bool  # the rainy input: shown, not ranked
+    cells: list[Cell]
+
+
+@dataclass
 class Table:
-    kind: str  # full-reference | no-reference | efficiency
+    kind: str  # full-reference | no-reference | downstream | efficiency
+    title: str
     caption: str
     columns: list[Column]
-    rows: list[tuple[str, list[Cell]]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     footnotes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # unnumbered lines under the table
 
     def footnote(self, text: str) -> int:
         if text not in self.footnotes:
             self.footnotes.append(text)
         return self.footnotes.index(text) + 1
 
+    def groups(self) -> list[tuple[str, int]]:
+        """(upper header, number of columns) runs, left to right."""
+        out: list[tuple[str, int]] = []
+        for col in self.columns:
+            if out and out[-1][0] == col.group:
+                out[-1] = (col.group, out[-1][1] + 1)
+            else:
+                out.append((col.group, 1))
+        return out
 
-def _format(value: float, decimals: int) -> str:
+    @property
+    def has_dagger(self) -> bool:
+        return any(c.dagger for r in self.rows for c in r.cells)
+
+
+def info_of(metric: str) -> MetricInfo:
+    """Registered metadata, or a neutral default (higher is better) for a metric no registry knows."""
+    try:
+        return metric_info(metric)
+    except Exception:  # an unregistered or broken metric must not stop a report
+        return MetricInfo(metric, "downstream", True, metric, "", None, 3)
+
+
+def format_value(metric: str, value: float) -> str:
     if math.isinf(value):
         return "inf"
-    if decimals == 0:
-        return f"{value:,.0f}"
-    return f"{value:.{decimals}f}"
+    decimals = DECIMALS.get(metric, info_of(metric).decimals)
+    shown = value * SCALE.get(metric, 1.0)
+    return f"{shown:,.0f}" if decimals == 0 else f"{shown:.{decimals}f}"
 
 
-def _rank_columns(table: Table) -> None:
-    for j, column in enumerate(table.columns):
-        values = sorted({cells[j].value for _, cells in table.rows if cells[j].value is not None
-                         and not math.isnan(cells[j].value)}, reverse=column.higher_better)
-        for _, cells in table.rows:
-            cell = cells[j]
-            if cell.value is None or len(values) < 2:
-                continue
-            if cell.value == values[0]:
-                cell.rank = 1
-            elif cell.value == values[1]:
-                cell.rank = 2
+def _rank_column(table: Table, j: int, snapshot: StoreSnapshot) -> None:
+    column = table.columns[j]
+    ranked = [r for r in table.rows if not r.reference and r.cells[j].value is not None
+              and not math.isnan(r.cells[j].value)]
+    values = sorted({r.cells[j].value for r in ranked}, reverse=column.higher_better)
+    if len(ranked) < 2:
+        return
+    for r in ranked:
+        if r.cells[j].value == values[0]:
+            r.cells[j].rank = 1
+        elif len(values) > 1 and r.cells[j].value == values[1]:
+            r.cells[j].rank = 2
+    best = [r for r in ranked if r.cells[j].rank == 1]
+    second = best[1:] or [r for r in ranked if r.cells[j].rank == 2]
+    if not second:
+        return
+    a, b = _per_image(snapshot, best[0].spec, column), _per_image(snapshot, second[0].spec, column)
+    if len(a) < 2 or len(b) < 2:
+        return  # a dataset-level figure (e.g. mAP): nothing to pair
+    test = paired_wilcoxon(a, b)
+    for r in best:
+        r.cells[j].p_value = test.p_value
+        r.cells[j].dagger = not test.significant
+
+
+def _per_image(snapshot: StoreSnapshot, spec: str, column: Column) -> pd.Series:
+    res = snapshot.results
+    hit = res[(res["spec"] == spec) & (res["dataset"] == column.dataset) & (res["metric"] == column.metric)
+              & (res["profile"] == column.profile)]
+    return pd.Series(hit["value"].to_numpy(dtype=float), index=hit["image_id"].to_numpy())
 
 
 def _method_order(snapshot: StoreSnapshot, specs: list[str]) -> list[str]:
-    """Rainy first, then methods in the order they were first run."""
+    """Reference rows first, then methods in the order they were first run."""
     order = snapshot.methods.sort_values("created")["spec"].tolist()
-    ordered = [s for s in order if s in specs]
-    return sorted(ordered, key=lambda s: (0 if s.split(":")[0] == "rainy" else 1, ordered.index(s)))
+    ordered = [s for s in order if s in specs] + sorted(s for s in specs if s not in order)
+    reference = _reference_specs(snapshot)
+    return sorted(ordered, key=lambda s: (0 if s in reference else 1, ordered.index(s)))
+
+
+def _reference_specs(snapshot: StoreSnapshot) -> set[str]:
+    meth = snapshot.methods
+    return set(meth[meth["kind"] == "identity"]["spec"]) | {s for s in meth["spec"] if s.split(":")[0] == "rainy"}
 
 
 def _labels(snapshot: StoreSnapshot) -> dict[str, str]:
     labels = {}
-    for _, row in snapshot.methods.iterrows():
-        variant = row["spec"].partition(":")[2]
-        labels[row["spec"]] = row["label"] + (f" ({variant})" if variant else "")
+    for row in snapshot.methods.itertuples():
+        variant = row.spec.partition(":")[2]
+        labels[row.spec] = row.label + (f" ({variant})" if variant else "")
     return labels
 
 
-def _missing_reason(snapshot: StoreSnapshot, spec: str, dataset: str) -> str:
+def _missing_reason(snapshot: StoreSnapshot, spec: str, column: Column) -> str:
     name = spec.partition(":")[0]
-    fails = snapshot.failures[(snapshot.failures["spec"] == spec) & (snapshot.failures["dataset"] == dataset)]
-    if len(fails):
-        return f"{spec} on {dataset}: all {len(fails)} image(s) failed (see Failures)"
     unav = snapshot.unavailable
+    metric_row = unav[unav["dataset"] == f"metric:{column.metric}"]
+    if len(metric_row):
+        return f"{LABELS.get(column.metric, column.metric)} unavailable: {metric_row.iloc[0]['reason']}"
+    fails = snapshot.failures[(snapshot.failures["spec"] == spec) & (snapshot.failures["dataset"] == column.dataset)]
+    if len(fails):
+        return f"{spec} on {column.dataset}: all {len(fails)} image(s) failed (see Failures)"
     hit = unav[(unav["method"] == name) & (unav["dataset"] == ANY)]
     if len(hit):
         return f"{spec}: weights unavailable or failed to load: {hit.iloc[0]['reason']}"
-    return f"{spec} was not run on {dataset}"
+    return f"{spec} was not run on {column.dataset}" if column.dataset != ANY else f"{spec}: not measured"
 
 
-def _build(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, caption: str, metrics: list[str],
-           profile: str, datasets: list[str]) -> Table | None:
-    cells = summary[(summary["metric"].isin(metrics)) & (summary["profile"] == profile)
-                    & (summary["dataset"].isin(datasets))]
-    if cells.empty:
+def build_table(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, title: str, caption: str,
+                columns: list[Column]) -> Table | None:
+    """Rows for every method with a figure in any column; ranks, daggers and missing-cell footnotes."""
+    keys = {(c.dataset, c.metric, c.profile) for c in columns}
+    mask = [(d, m, p) in keys for d, m, p in zip(summary["dataset"], summary["metric"], summary["profile"])]
+    cells = summary[mask] if len(summary) else summary
+    if not columns or cells.empty:
         return None
-    columns = []
-    for dataset in datasets:
-        for metric in metrics:
-            if ((cells["dataset"] == dataset) & (cells["metric"] == metric)).any():
-                info = metric_info(metric)
-                head = metric.upper() if dataset == ANY else f"{dataset} {metric.upper()}"
-                columns.append(Column(dataset, metric, head + (f" ({info.unit})" if info.unit else ""),
-                                      info.higher_better))
-    table = Table(kind, caption, columns)
-    lookup = {(r.method, r.dataset, r.metric): r for r in cells.itertuples()}
-    specs = _method_order(snapshot, sorted(set(cells["method"])))
-    labels = _labels(snapshot)
-    for spec in specs:
+    table = Table(kind, title, caption, columns)
+    lookup = {(r.method, r.dataset, r.metric, r.profile): r for r in cells.itertuples()}
+    labels, reference = _labels(snapshot), _reference_specs(snapshot)
+    for spec in _method_order(snapshot, sorted(set(cells["method"]))):
         row = []
         for col in columns:
-            hit = lookup.get((spec, col.dataset, col.metric))
+            hit = lookup.get((spec, col.dataset, col.metric, col.profile))
             if hit is None or hit.n == 0 or math.isnan(hit.mean):
-                row.append(Cell(None, "n/a", footnote=table.footnote(_missing_reason(snapshot, spec, col.dataset))))
+                row.append(Cell(None, "n/a", footnote=table.footnote(_missing_reason(snapshot, spec, col))))
             else:
-                row.append(Cell(hit.mean, _format(hit.mean, metric_info(col.metric).decimals)))
-        table.rows.append((labels.get(spec, spec), row))
-    _rank_columns(table)
+                row.append(Cell(hit.mean, format_value(col.metric, hit.mean), n=int(hit.n),
+                                ci=(hit.ci_low, hit.ci_high)))
+        table.rows.append(Row(spec, labels.get(spec, spec), spec in reference, row))
+    for j in range(len(columns)):
+        _rank_column(table, j, snapshot)
+    if table.has_dagger:
+        table.notes.append(DAGGER_NOTE)
     return table
 
 
+def _columns(summary: pd.DataFrame, metrics: tuple[str, ...] | list[str], datasets: list[str], profiles: set[str],
+             extra_metrics: tuple[str, ...] = ()) -> list[Column]:
+    present = set(zip(summary["dataset"], summary["metric"], summary["profile"]))
+    columns = []
+    for dataset in datasets:
+        for metric in metrics:
+            for profile in sorted(profiles):
+                if (dataset, metric, profile) in present or metric in extra_metrics:
+                    header = LABELS.get(metric, metric) + (f" [{profile}]" if len(profiles) > 1 else "")
+                    columns.append(Column(dataset, metric, profile, "" if dataset == ANY else dataset, header,
+                                          info_of(metric).higher_better))
+    return columns
+
+
+def _implementation_note(snapshot: StoreSnapshot, metrics: list[str]) -> str | None:
+    res = snapshot.results
+    parts = []
+    for metric in metrics:
+        impls = sorted({i for i in res[res["metric"] == metric]["implementation"].dropna() if i})
+        if impls:
+            parts.append(f"{LABELS.get(metric, metric)}: {'; '.join(impls)}")
+    return "Implementations: " + " | ".join(parts) + "." if parts else None
+
+
+def _size_note(summary: pd.DataFrame, device: str) -> str:
+    eff = summary[(summary["dataset"] == ANY) & (summary["profile"] == device)]
+    sizes = set()
+    for spec in set(eff["method"]):
+        h = eff[(eff["method"] == spec) & (eff["metric"] == "input_height")]["mean"]
+        w = eff[(eff["method"] == spec) & (eff["metric"] == "input_width")]["mean"]
+        if len(h) and len(w):
+            sizes.add(f"{int(w.iloc[0])}x{int(h.iloc[0])}")
+    return ", ".join(sorted(sizes)) if sizes else "481x321"
+
+
 def build_tables(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str) -> list[Table]:
-    """Full-reference (one profile), no-reference and efficiency tables, those that have data."""
-    all_datasets = sorted(set(summary["dataset"]) - {ANY})
-    tables = []
-    fr = _build(snapshot, summary, "full-reference",
-                f"PSNR (dB) / SSIM on synthetic rain, profile {profile}; mean over images; best bold, second underlined.",
-                ["psnr", "ssim"], profile, all_datasets)
+    """Full-reference (one profile), no-reference, downstream and efficiency tables, those that have data."""
+    datasets = sorted(set(summary["dataset"]) - {ANY})
+    tables: list[Table] = []
+    fr_sets = [d for d in datasets if ((summary["dataset"] == d) & (summary["profile"] == profile)
+                                        & summary["metric"].isin(["psnr", "ssim"])).any()]
+    fr = build_table(snapshot, summary, "full-reference", "Full-reference quality (synthetic rain)",
+                     f"PSNR (dB) and SSIM under profile {profile}, mean over images; best bold, second underlined; "
+                     f"the rainy input is shown for reference and not ranked.",
+                     _columns(summary, ["psnr", "ssim"], fr_sets, {profile}))
     if fr:
         tables.append(fr)
-    nr_metrics = [m for m in ("unique", "brisque", "niqe", "piqe") if (summary["metric"] == m).any()]
-    nr = _build(snapshot, summary, "no-reference",
-                "No-reference quality on real rain (UNIQUE higher is better; BRISQUE, NIQE, PIQE lower is better).",
-                nr_metrics, "-", all_datasets) if nr_metrics else None
+    unav = snapshot.unavailable
+    missing_nr = tuple(m for m in NO_REFERENCE if (unav["dataset"] == f"metric:{m}").any())
+    nr_sets = [d for d in datasets if ((summary["dataset"] == d) & summary["metric"].isin(NO_REFERENCE)).any()]
+    nr_metrics = [m for m in NO_REFERENCE if (summary["metric"] == m).any() or m in missing_nr]
+    nr = build_table(snapshot, summary, "no-reference", "No-reference quality (real rain)",
+                     "UNIQUE (higher is better); BRISQUE, NIQE, PIQE (lower is better); mean over images; "
+                     "best bold, second underlined.",
+                     _columns(summary, nr_metrics, nr_sets, {NO_PROFILE}, extra_metrics=missing_nr))
     if nr:
+        note = _implementation_note(snapshot, nr_metrics)
+        if note:
+            nr.notes.append(note)
         tables.append(nr)
-    eff_profiles = sorted(set(summary[summary["dataset"] == ANY]["profile"]))
-    for device in eff_profiles:
-        eff = _build(snapshot, summary, "efficiency",
-                     f"Efficiency at 481x321 on {device}: parameters, GFLOPs, median ms/image after warm-up.",
-                     ["params", "flops", "ms_per_image"], device, [ANY])
+    ds_metrics = [m for m in DOWNSTREAM if (summary["metric"] == m).any()]
+    if ds_metrics:
+        ds_sets = [d for d in datasets if ((summary["dataset"] == d) & summary["metric"].isin(ds_metrics)).any()]
+        ds_profiles = set(summary[summary["metric"].isin(ds_metrics)]["profile"])
+        ds = build_table(snapshot, summary, "downstream", "Downstream tasks on derained images",
+                         "Detection (mAP, mAP@.5) and segmentation (mIoU, mPA); higher is better.",
+                         _columns(summary, ds_metrics, ds_sets, ds_profiles))
+        if ds:
+            tables.append(ds)
+    for device in sorted(set(summary[summary["dataset"] == ANY]["profile"])):
+        eff = build_table(snapshot, summary, "efficiency", f"Efficiency ({device})",
+                          f"Parameters (millions), GFLOPs (torch FlopCounterMode, 2 per multiply-add) and median "
+                          f"ms/image after warm-up on {device}, input {_size_note(summary, device)} (WxH); "
+                          f"lower is better.",
+                          _columns(summary, EFFICIENCY, [ANY], {device}))
         if eff:
             tables.append(eff)
     return tables
