@@ -90,8 +90,20 @@ class Table:
         return any(c.dagger for r in self.rows for c in r.cells)
 
 
+# Direction and digits of the plugin metrics, known here so that a report never imports their backends.
+_KNOWN = {m.name: m for m in (
+    MetricInfo("unique", "no-reference", True, "UNIQUE", "", None, 3),
+    MetricInfo("brisque", "no-reference", False, "BRISQUE", "", None, 2),
+    MetricInfo("niqe", "no-reference", False, "NIQE", "", None, 3),
+    MetricInfo("piqe", "no-reference", False, "PIQE", "", None, 2),
+    *(MetricInfo(m, "downstream", True, LABELS[m], "", None, 2) for m in DOWNSTREAM),
+)}
+
+
 def info_of(metric: str) -> MetricInfo:
-    """Registered metadata, or a neutral default (higher is better) for a metric no registry knows."""
+    """Metadata of a stored metric: the plugin metrics above, else the registry, else higher-is-better."""
+    if metric in _KNOWN:
+        return _KNOWN[metric]
     try:
         return metric_info(metric)
     except Exception:  # an unregistered or broken metric must not stop a report
