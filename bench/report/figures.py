@@ -59,6 +59,7 @@ def quality_cost_scatter(summary: pd.DataFrame, labels: dict[str, str], dataset:
         ax.scatter(ms, psnr, s=40 + 900 * math.sqrt(params / largest), alpha=0.6, edgecolors="black", linewidths=0.6)
         ax.annotate(label, (ms, psnr), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xscale("log")
+    ax.margins(0.2)
     ax.set_xlabel(f"median ms/image on {device} (log scale)")
     ax.set_ylabel(f"PSNR (dB), {profile}")
     ax.set_title(f"{dataset}: quality against cost (marker area ~ parameters)", fontsize=10)
