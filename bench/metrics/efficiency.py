@@ -41,7 +41,7 @@ def _sync(device: torch.device) -> None:
 
 
 def measure_efficiency(method: DerainMethod, device: torch.device, size: tuple[int, int] = DEFAULT_SIZE,
-                       repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+                       repeats: int = 3, warmup: int = 1) -> dict[str, float]:
     """Figures of a loaded ``method`` on one seeded random RGB image of ``size`` (H, W) in pixels.
 
     Returns params (count), flops (GFLOPs, 2 per multiply-add), ms_per_image (median wall ms of

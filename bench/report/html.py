@@ -11,7 +11,7 @@ from markupsafe import Markup, escape
 from bench.report.figures import per_image_boxplot, quality_cost_scatter
 from bench.report.grid import Grid, GridOptions, build_grid, data_settings
 from bench.report.summary import StoreSnapshot, summarise
-from bench.report.tables import NO_REFERENCE, Cell, Table, _labels, _method_order
+from bench.report.tables import NO_REFERENCE, Cell, Table, method_labels, method_order
 from bench.results.store import ANY, NO_PROFILE, ResultsStore
 
 if TYPE_CHECKING:
@@ -46,8 +46,8 @@ def html_cell(cell: Cell, column_metric: str = "") -> Markup:
 
 def _figures(snapshot: StoreSnapshot, tables: list[Table], profile: str) -> tuple[list[str], list[str]]:
     summary = summarise(snapshot)
-    labels = _labels(snapshot)
-    order = _method_order(snapshot, sorted(set(snapshot.results["spec"])))
+    labels = method_labels(snapshot)
+    order = method_order(snapshot, sorted(set(snapshot.results["spec"])))
     fr_sets = [c.dataset for t in tables if t.kind == "full-reference" for c in t.columns if c.metric == "psnr"]
     devices = sorted(set(summary[summary["dataset"] == ANY]["profile"]))
     reference = {row.spec for t in tables for row in t.rows if row.reference}
@@ -78,8 +78,8 @@ def _grids(snapshot: StoreSnapshot, store: ResultsStore, tables: list[Table], pr
     if not datasets:
         return [], []
     resolved = data_settings(settings, snapshot)
-    labels = _labels(snapshot)
-    order = _method_order(snapshot, sorted(set(snapshot.results["spec"])))
+    labels = method_labels(snapshot)
+    order = method_order(snapshot, sorted(set(snapshot.results["spec"])))
     outputs_dir = store.path.parent / "outputs"
     grids, notes = [], []
     for dataset in datasets:

@@ -150,7 +150,7 @@ def _per_image(snapshot: StoreSnapshot, spec: str, column: Column) -> pd.Series:
     return pd.Series(hit["value"].to_numpy(dtype=float), index=hit["image_id"].to_numpy())
 
 
-def _method_order(snapshot: StoreSnapshot, specs: list[str]) -> list[str]:
+def method_order(snapshot: StoreSnapshot, specs: list[str]) -> list[str]:
     """Reference rows first, then methods in the order they were first run."""
     order = snapshot.methods.sort_values("created")["spec"].tolist()
     ordered = [s for s in order if s in specs] + sorted(s for s in specs if s not in order)
@@ -163,7 +163,7 @@ def _reference_specs(snapshot: StoreSnapshot) -> set[str]:
     return set(meth[meth["kind"] == "identity"]["spec"]) | {s for s in meth["spec"] if s.split(":")[0] == "rainy"}
 
 
-def _labels(snapshot: StoreSnapshot) -> dict[str, str]:
+def method_labels(snapshot: StoreSnapshot) -> dict[str, str]:
     labels = {}
     for row in snapshot.methods.itertuples():
         variant = row.spec.partition(":")[2]
@@ -196,8 +196,8 @@ def build_table(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, title
         return None
     table = Table(kind, title, caption, columns)
     lookup = {(r.method, r.dataset, r.metric, r.profile): r for r in cells.itertuples()}
-    labels, reference = _labels(snapshot), _reference_specs(snapshot)
-    for spec in _method_order(snapshot, sorted(set(cells["method"]))):
+    labels, reference = method_labels(snapshot), _reference_specs(snapshot)
+    for spec in method_order(snapshot, sorted(set(cells["method"]))):
         row = []
         for col in columns:
             hit = lookup.get((spec, col.dataset, col.metric, col.profile))
