@@ -84,8 +84,10 @@ class BRISQUE(NoReferenceMetric):
                                 f"from pyiqa's weight store (chaofengc/IQA-PyTorch-Weights) or use backend='bench'")
                 return
             import pyiqa
+            import torch
 
-            self._pyiqa = pyiqa.create_metric("brisque", device="cpu")
+            torch.load(pyiqa_file, map_location="cpu", weights_only=True)  # refuse anything but tensors and data
+            self._pyiqa = pyiqa.create_metric("brisque", device="cpu", pretrained_model_path=str(pyiqa_file))
             self.implementation = f"pyiqa {pyiqa.__version__} brisque (LIVE release model, {PYIQA_WEIGHTS})"
             return
         found = models.locate(models.LIVE_BRISQUE_MODEL, model, weights_dir)
@@ -124,7 +126,7 @@ class BRISQUE(NoReferenceMetric):
         if self._pyiqa is not None:
             import torch
 
-            tensor = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
+            tensor = torch.from_numpy(np.array(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
             with torch.no_grad():
                 return float(self._pyiqa(tensor).item())
         scaled = scale_features(brisque_features(rgb_to_gray(image)), self._lower, self._upper)

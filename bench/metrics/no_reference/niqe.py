@@ -124,7 +124,7 @@ class NIQE(NoReferenceMetric):
                 return
             import pyiqa
 
-            self._pyiqa = pyiqa.create_metric("niqe", device="cpu")
+            self._pyiqa = pyiqa.create_metric("niqe", device="cpu", pretrained_model_path=str(pyiqa_file))
             self.implementation = f"pyiqa {pyiqa.__version__} niqe (official pristine model, {PYIQA_WEIGHTS})"
             return
         found = models.locate(models.NIQE_PRISTINE_PARAMS, model, weights_dir)
@@ -155,7 +155,7 @@ class NIQE(NoReferenceMetric):
         if self._pyiqa is not None:
             import torch
 
-            tensor = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
+            tensor = torch.from_numpy(np.array(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
             with torch.no_grad():
                 return float(self._pyiqa(tensor).item())
         return mvg_distance(niqe_features(rgb_to_gray(image)), self._mu, self._cov)

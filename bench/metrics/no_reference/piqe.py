@@ -27,6 +27,6 @@ class PIQE(NoReferenceMetric):
 
         if image.ndim != 3 or image.shape[2] < 3 or min(image.shape[:2]) < MIN_SIDE:
             raise ValueError(f"piqe: expected an HxWx3 RGB image with both sides >= {MIN_SIDE} px, got {image.shape}")
-        tensor = torch.from_numpy(np.ascontiguousarray(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
+        tensor = torch.from_numpy(np.array(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
         with torch.no_grad():
             return float(self._metric(tensor).item())
