@@ -63,6 +63,9 @@ def results(tmp_path_factory) -> tuple[Path, Path, dict]:
                 if method != "close":
                     store.put_image(_key(method, "moss"), i, [("brisque", "-", 40 - 5 * len(method) + rng.normal(),
                                                                "pyiqa brisque (LIVE release model)")], "run-1")
+            if method != "close":  # downstream: one dataset-level figure per method
+                store.put_image(_key(method, "coco150"), ANY, [("map", "-", 50.0 + 10 * len(method), "ultralytics")],
+                                "run-1")
             if method != "rainy":
                 store.put_image(_key(method, ANY), ANY, [
                     (m, "cpu", v, "torch") for m, v in (("params", 1e5 * len(method)), ("flops", 2.0 * len(method)),
@@ -82,7 +85,7 @@ def _tables(out: Path):
 def test_tables_rank_mark_and_explain(results) -> None:
     out, _, psnr = results
     tables = {t.kind: t for t in _tables(out)}
-    assert list(tables) == ["full-reference", "no-reference", "efficiency"]
+    assert list(tables) == ["full-reference", "no-reference", "downstream", "efficiency"]
     fr = tables["full-reference"]
     assert [r.spec for r in fr.rows][0] == "rainy" and fr.rows[0].reference
     col = next(j for j, c in enumerate(fr.columns) if (c.dataset, c.metric) == ("rain100l", "psnr"))
@@ -102,6 +105,11 @@ def test_tables_rank_mark_and_explain(results) -> None:
     niqe = nr.rows[1].cells[1]
     assert niqe.text == "n/a" and "niqe_pris_params.npz" in nr.footnotes[niqe.footnote - 1]
     assert any("pyiqa brisque (LIVE release model)" in n for n in nr.notes)
+    ds = tables["downstream"]
+    assert [(c.group, c.header) for c in ds.columns] == [("coco150", "mAP")]
+    maps = {r.spec: r.cells[0] for r in ds.rows}
+    assert maps["good_net"].rank == 1 and maps["okay"].rank == 2 and not maps["good_net"].dagger  # no per-image test
+    assert "close" not in maps  # a table lists the methods with a figure in it
     eff = tables["efficiency"]
     assert [c.header for c in eff.columns] == ["Params (M)", "GFLOPs", "ms/image"]
     assert "481x321" in eff.caption
@@ -126,7 +134,7 @@ def test_latex_structure(results, tmp_path) -> None:
     out, _, psnr = results
     with ResultsStore(out / "results.sqlite") as store:
         tex = render(store, "latex", "matlab-y")
-    assert tex.count(r"\begin{table}") == 3 and tex.count(r"\toprule") == 3 and tex.count(r"\bottomrule") == 3
+    assert tex.count(r"\begin{table}") == 4 and tex.count(r"\toprule") == 4 and tex.count(r"\bottomrule") == 4
     assert rf"\textbf{{{psnr['good_net'].mean():.2f}}}" in tex
     assert rf"\underline{{{psnr['close'].mean():.2f}}}" in tex
     assert r"Good\_Net 100\%" in tex and "Good_Net" not in tex.split(r"\begin{document}")[1]
@@ -148,7 +156,7 @@ def html(results) -> str:
 
 
 def test_html_is_self_contained_with_grid_and_provenance(html: str) -> None:
-    assert html.count('<table class="results"') == 3
+    assert html.count('<table class="results"') == 4
     assert not re.search(r'(src|href)="(?!data:)', html) and "<script" not in html and "<link" not in html
     grid = html.split("Visual comparison")[1].split("</div>")[0]
     assert re.findall(r"<figcaption>([^<]+)", grid) == ["Rainy input", "Good_Net 100%", "Okay", "Ground truth"]
@@ -175,4 +183,4 @@ def test_html_in_a_real_browser(html: str, tmp_path) -> None:
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert pixels.shape == (2000, 1280) and pixels.std() > 20  # not a blank page
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count('<table class="results"') == 3 and "Good_Net 100%" in dom and "<img" in dom
+    assert dom.count('<table class="results"') == 4 and "Good_Net 100%" in dom and "<img" in dom
