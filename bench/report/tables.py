@@ -195,9 +195,12 @@ def build_table(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, title
     if not columns or cells.empty:
         return None
     table = Table(kind, title, caption, columns)
+    if kind == "efficiency" and set(cells["method"]) <= _reference_specs(snapshot):
+        return None
     lookup = {(r.method, r.dataset, r.metric, r.profile): r for r in cells.itertuples()}
     labels, reference = method_labels(snapshot), _reference_specs(snapshot)
-    for spec in method_order(snapshot, sorted(set(cells["method"]))):
+    specs = sorted(set(cells["method"]) - (reference if kind == "efficiency" else set()))  # no cost for the input
+    for spec in method_order(snapshot, specs):
         row = []
         for col in columns:
             hit = lookup.get((spec, col.dataset, col.metric, col.profile))
