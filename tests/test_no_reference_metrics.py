@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.metrics.no_reference import models, nss_features as nf
+from bench.metrics.no_reference import models
+from bench.metrics.no_reference import nss_features as nf
 from bench.metrics.no_reference.brisque import BRISQUE, LIVE_FEATURE_RANGES, brisque_features, scale_features
 from bench.metrics.no_reference.niqe import NIQE
 

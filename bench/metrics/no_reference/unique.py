@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import BadInputError
 from bench.metrics.api import MetricInfo, NoReferenceMetric
 from bench.metrics.no_reference import models
 
@@ -32,9 +33,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def build_unique_network():  # -> pyiqa.archs.unique_arch.UNIQUE
     """pyiqa's UNIQUE module with random weights, built without any download."""
-    import torch.nn as nn
     import torchvision
-    from pyiqa.archs.unique_arch import BCNN, UNIQUE as PyiqaUNIQUE, Normalize
+    from pyiqa.archs.unique_arch import BCNN, Normalize
+    from pyiqa.archs.unique_arch import UNIQUE as PyiqaUNIQUE
+    from torch import nn
 
     net = PyiqaUNIQUE.__new__(PyiqaUNIQUE)
     nn.Module.__init__(net)
@@ -55,8 +57,8 @@ def candidate_paths(weights: str | Path | None = None, weights_dir: Path | None 
     found.append((models.torch_hub_file("pyiqa", WEIGHTS_FILE), "pyiqa's cache"))
     try:
         found.append(((weights_dir or models.default_weights_dir()) / "unique" / WEIGHTS_FILE, "weights dir"))
-    except Exception:  # noqa: BLE001 - an unreadable bench.toml must not hide the other places
-        pass
+    except BadInputError:  # an unreadable bench.toml must not hide the other places
+        found.append((Path("weights") / "unique" / WEIGHTS_FILE, "weights dir (bench.toml unreadable)"))
     return found
 
 
@@ -85,7 +87,7 @@ class UNIQUE(NoReferenceMetric):
                 break
         else:
             looked = ", ".join(str(p) for p, _ in places)
-            folders = " or ".join(str(p.parent) for p, label in places if label in ("pyiqa's cache", "weights dir"))
+            folders = " or ".join(str(p.parent) for p, label in places if label != "argument" and not label.startswith("$"))
             self._reason = (f"unique: weights file {WEIGHTS_FILE} not found (looked in {looked}). Download it from "
                             f"{WEIGHTS_URL} and put it in {folders}, or set {ENV}=<path to {WEIGHTS_FILE}>")
             return
