@@ -36,7 +36,17 @@ def ssim(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor | None = None) -
         return _ssim_fp32(x.float(), y.float(), window)
 
 
+def ssim_map(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-pixel SSIM map (BxCxHxW, zero padding at the borders) of two float images in [0,1], in float32."""
+    with torch.autocast(x.device.type, enabled=False):
+        return _ssim_map_fp32(x.float(), y.float(), window)
+
+
 def _ssim_fp32(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor | None) -> torch.Tensor:
+    return _ssim_map_fp32(x, y, window).mean()
+
+
+def _ssim_map_fp32(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor | None) -> torch.Tensor:
     channels = x.shape[1]
     if window is None:
         window = gaussian_window().to(x)
@@ -52,7 +62,7 @@ def _ssim_fp32(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor | None) ->
     cov = blur(x * y) - mu_x * mu_y
     num = (2 * mu_x * mu_y + C1) * (2 * cov + C2)
     den = (mu_x**2 + mu_y**2 + C1) * (var_x + var_y + C2)
-    return (num / den).mean()
+    return num / den
 
 
 class NegativeSSIMLoss(nn.Module):
