@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.metrics.api import MetricInfo, NoReferenceMetric
+from bench.metrics.no_reference import NO_REFERENCE_TARGETS, register_no_reference_metrics
 from bench.registry import Registry
 
 METRICS: Registry = Registry("metric", group="bench.metrics")
@@ -22,16 +23,8 @@ _BUILTIN = [
 for _info in _BUILTIN:
     METRICS.register(_info.name, _info, description=_info.description)
 
-_NO_REFERENCE = {
-    "brisque": "bench.metrics.no_reference.brisque:BRISQUE",
-    "niqe": "bench.metrics.no_reference.niqe:NIQE",
-    "piqe": "bench.metrics.no_reference.piqe:PIQE",
-    "unique": "bench.metrics.no_reference.unique:UNIQUE",
-}
-for _name, _target in _NO_REFERENCE.items():
-    METRICS.register(_name, _target, description="no-reference image quality")
-
-NO_REFERENCE_METRICS = tuple(_NO_REFERENCE)
+register_no_reference_metrics(METRICS)
+NO_REFERENCE_METRICS = tuple(NO_REFERENCE_TARGETS)
 
 
 def metric_info(name: str) -> MetricInfo:

@@ -169,6 +169,13 @@ class Runner:
     def _run_dataset(self, method: DerainMethod, key: ResultKey, dataset: Dataset, profiles: list[str],
                      limit: int | None, summary: RunSummary, ensure_loaded) -> None:
         samples = dataset.samples[:limit] if limit else dataset.samples
+        if isinstance(method, PrecomputedMethod) and not any(
+                method.output_path(dataset.card.name, s.image_id) for s in samples):
+            reason = f"{method.spec} has no published outputs for {dataset.name}"
+            summary.unavailable.append((f"method {method.spec} on {dataset.name}", reason))
+            self.store.put_unavailable(method.info.name, method.variant, dataset.name, reason, "method-dataset",
+                                       summary.run_id)
+            return
         done = self.store.done_images(key)
         todo = [s for s in samples if not self._needed(dataset, s, profiles) <= done.get(s.image_id, set())]
         summary.skipped += len(samples) - len(todo)
