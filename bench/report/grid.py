@@ -97,7 +97,7 @@ def _representative_image(snapshot: StoreSnapshot, dataset: str, ids: list[str])
     return str((per_image - per_image.median()).abs().idxmin())
 
 
-def data_settings(settings: "Settings | None", snapshot: StoreSnapshot) -> "Settings | None":
+def data_settings(settings: Settings | None, snapshot: StoreSnapshot) -> Settings | None:
     """Settings whose data root is the one the latest run recorded (what produced the results)."""
     from bench.config import load_settings
 
@@ -112,7 +112,7 @@ def data_settings(settings: "Settings | None", snapshot: StoreSnapshot) -> "Sett
     return base
 
 
-def build_grid(snapshot: StoreSnapshot, outputs_dir: Path, settings: "Settings", dataset: str, order: list[str],
+def build_grid(snapshot: StoreSnapshot, outputs_dir: Path, settings: Settings, dataset: str, order: list[str],
                labels: dict[str, str], psnr_profile: str, options: GridOptions) -> Grid | str:
     """The grid for ``dataset``, or a sentence saying why it cannot be drawn."""
     from bench.data.cards import open_dataset

@@ -68,7 +68,7 @@ def _figures(snapshot: StoreSnapshot, tables: list[Table], profile: str) -> tupl
 
 
 def _grids(snapshot: StoreSnapshot, store: ResultsStore, tables: list[Table], profile: str,
-           settings: "Settings | None", options: GridOptions) -> tuple[list[Grid], list[str]]:
+           settings: Settings | None, options: GridOptions) -> tuple[list[Grid], list[str]]:
     datasets = []
     for table in tables:
         if table.kind in ("full-reference", "no-reference", "downstream"):
@@ -88,7 +88,7 @@ def _grids(snapshot: StoreSnapshot, store: ResultsStore, tables: list[Table], pr
     return grids, notes
 
 
-def render_html(context: dict, snapshot: StoreSnapshot, store: ResultsStore, settings: "Settings | None" = None,
+def render_html(context: dict, snapshot: StoreSnapshot, store: ResultsStore, settings: Settings | None = None,
                 grid: GridOptions | None = None) -> str:
     """The whole report as one HTML document (no external files, scripts or fonts)."""
     from bench.report.render import environment

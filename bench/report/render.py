@@ -74,8 +74,8 @@ def report_context(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str)
 
 
 def render(store: ResultsStore, fmt: str, profile: str, methods: list[str] | None = None,
-           datasets: list[str] | None = None, settings: "Settings | None" = None,
-           grid: "GridOptions | None" = None) -> str:
+           datasets: list[str] | None = None, settings: Settings | None = None,
+           grid: GridOptions | None = None) -> str:
     """The report as text in ``fmt`` (md | csv | html | latex).
 
     settings: used by the HTML picture grid to open the datasets (falls back to the data root the

@@ -106,7 +106,7 @@ def info_of(metric: str) -> MetricInfo:
         return _KNOWN[metric]
     try:
         return metric_info(metric)
-    except Exception:  # an unregistered or broken metric must not stop a report
+    except Exception:  # noqa: BLE001 - an unregistered or broken metric must not stop a report
         return MetricInfo(metric, "downstream", True, metric, "", None, 3)
 
 
