@@ -10,9 +10,16 @@ import pytest
 import torch
 
 from methods.sapnet.losses import LossWeights, SAPNetLoss, focal_loss
-from methods.sapnet.losses.contrastive_loss import LAYER_WEIGHTS, PerceptualContrastiveLoss, contrastive_from_features
+from methods.sapnet.losses.contrastive_loss import (
+    LAYER_WEIGHTS,
+    PerceptualContrastiveLoss,
+    contrastive_from_features,
+)
 from methods.sapnet.losses.efficientnet_lite import load_lite0
-from methods.sapnet.losses.feature_backbones import perceptual_extractor, segmentation_extractor
+from methods.sapnet.losses.feature_backbones import (
+    perceptual_extractor,
+    segmentation_extractor,
+)
 from methods.sapnet.losses.lpisl import LPISLoss, lpisl_from_features
 from methods.sapnet.losses.segmentation_loss import FPNHead, SegmentationLoss
 from methods.sapnet.losses.ssim_loss import C1, NegativeSSIMLoss, ssim_map

@@ -37,7 +37,7 @@ def clean_folder(tmp_path: Path) -> Path:
 
 
 def _config(tmp_path: Path, clean: Path, **kwargs) -> TrainConfig:
-    base = dict(out_dir=tmp_path / "run", synth_from=clean, patch=32, batch=2, progress=False, seed=3)
+    base = {"out_dir": tmp_path / "run", "synth_from": clean, "patch": 32, "batch": 2, "progress": False, "seed": 3}
     base.update(kwargs)
     return TrainConfig(**base)
 
@@ -66,7 +66,7 @@ def test_sapnet_trains_end_to_end_on_cpu(tmp_path: Path, clean_folder: Path) -> 
 
 
 def test_resume_continues_from_the_checkpoint_exactly(tmp_path: Path, clean_folder: Path) -> None:
-    common = dict(model="prenet", stages=2, log_every=1, checkpoint_every=3, milestones=())
+    common = {"model": "prenet", "stages": 2, "log_every": 1, "checkpoint_every": 3, "milestones": ()}
     straight = train(_config(tmp_path / "a", clean_folder, iters=6, **common))
     first = train(_config(tmp_path / "b", clean_folder, iters=3, **common))
     ckpt = torch.load(first.final_model.parent / "checkpoint.pt", weights_only=True)

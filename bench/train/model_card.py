@@ -26,9 +26,9 @@ def render_model_card(sidecars: dict[str, Path], commands: dict[str, str], data_
             f"- data: {info['data']}",
             f"- iterations: {info['iterations']} of {info['planned_iterations']} planned"
             + (" (stopped by the wall-clock limit)" if info.get("stopped_by_time_limit") else ""),
-            f"- batch {cfg['batch']} x {cfg['patch']}x{cfg['patch']} px patches, Adam lr {cfg['lr']:g}, "
+            (f"- batch {cfg['batch']} x {cfg['patch']}x{cfg['patch']} px patches, Adam lr {cfg['lr']:g}, "
             f"x{cfg['lr_gamma']:g} at {', '.join(f'{m:.0%}' for m in cfg['milestones'])} of training, "
-            f"seed {cfg['seed']}, bf16 autocast: {cfg['bf16']}",
+            f"seed {cfg['seed']}, bf16 autocast: {cfg['bf16']}"),
             f"- wall time: {info['wall_time_s'] / 60:.1f} min; hardware: {info['hardware']}",
             f"- loss weights: ssim {cfg['w_ssim']:g}"
             + (f", seg {cfg['w_seg']:g}, pcl {cfg['w_pcl']:g}, lpisl {cfg['w_lpisl']:g}" if cfg["model"] == "sapnet" else " (PReNet: -SSIM only)"),

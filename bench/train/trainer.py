@@ -14,7 +14,7 @@ import platform
 import random
 import time
 from contextlib import nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,16 @@ LOG_TERMS = ("ssim", "seg", "pcl", "lpisl")
 class SSIMOnlyLoss(nn.Module):
     """PReNet's loss, -SSIM, with the same call signature as SAPNetLoss."""
 
-    backbones: dict[str, str] = {}
-
     def __init__(self) -> None:
         super().__init__()
         from methods.sapnet.losses import NegativeSSIMLoss
 
         self.ssim_loss = NegativeSSIMLoss()
+
+    @property
+    def backbones(self) -> dict[str, str]:
+        """No frozen network: -SSIM needs none."""
+        return {}
 
     def forward(self, derained: torch.Tensor, clean: torch.Tensor, rainy: torch.Tensor,
                 use_seg: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
@@ -265,7 +268,7 @@ def train(config: TrainConfig) -> TrainResult:
         "backbones": backbones,
         "final_losses": {"loss": total, **terms},
         "val_psnr_y_db": val_psnr,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_json(),
     }
     json_path = save_model(final_path, model, sidecar)
@@ -286,7 +289,13 @@ def _validation_pairs(config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]
 def _progress(enabled: bool, total: int, done: int, name: str) -> tuple[Any, Any] | None:
     if not enabled:
         return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     task = progress.add_task(name, total=total, completed=done)

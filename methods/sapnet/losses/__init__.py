@@ -12,15 +12,24 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from methods.sapnet.losses.contrastive_loss import PerceptualContrastiveLoss, contrastive_from_features
+from methods.sapnet.losses.contrastive_loss import (
+    PerceptualContrastiveLoss,
+    contrastive_from_features,
+)
 from methods.sapnet.losses.feature_backbones import perceptual_extractor
 from methods.sapnet.losses.lpisl import LPISLoss, lpisl_from_features
 from methods.sapnet.losses.segmentation_loss import SegmentationLoss, focal_loss
 from methods.sapnet.losses.ssim_loss import NegativeSSIMLoss, ssim
 
 __all__ = [
-    "LossWeights", "SAPNetLoss", "NegativeSSIMLoss", "SegmentationLoss", "PerceptualContrastiveLoss",
-    "LPISLoss", "focal_loss", "ssim",
+    "LPISLoss",
+    "LossWeights",
+    "NegativeSSIMLoss",
+    "PerceptualContrastiveLoss",
+    "SAPNetLoss",
+    "SegmentationLoss",
+    "focal_loss",
+    "ssim",
 ]
 
 

@@ -15,7 +15,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from methods.sapnet.losses.feature_backbones import FrozenExtractor, perceptual_extractor
+from methods.sapnet.losses.feature_backbones import (
+    FrozenExtractor,
+    perceptual_extractor,
+)
 
 LAYER_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4)
 EPS = 1e-7

@@ -17,7 +17,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from methods.sapnet.losses.feature_backbones import FrozenExtractor, VGG16Features, perceptual_extractor
+from methods.sapnet.losses.feature_backbones import (
+    FrozenExtractor,
+    VGG16Features,
+    perceptual_extractor,
+)
 
 NORM_EPS = 1e-10
 

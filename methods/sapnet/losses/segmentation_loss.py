@@ -21,7 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.sapnet.losses.feature_backbones import FrozenExtractor, freeze, segmentation_extractor
+from methods.sapnet.losses.feature_backbones import (
+    FrozenExtractor,
+    freeze,
+    segmentation_extractor,
+)
 
 NUM_CLASSES = 21  # PASCAL VOC classes + background, as in the paper
 
