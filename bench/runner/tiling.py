@@ -16,10 +16,13 @@ def _starts(length: int, tile: int, step: int) -> list[int]:
 
 
 def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tensor:
-    """1-D blending weights: linear ramps of ``overlap`` px on the sides that touch another tile."""
+    """1-D blending weights on the sides that touch another tile: the outer quarter of the overlap gets
+    weight 0 (where a network's padding spoils its output), then a linear ramp up to 1."""
     weight = torch.ones(length)
     if overlap > 0:
-        ramp = torch.linspace(0.0, 1.0, overlap + 2)[1:-1]
+        margin = overlap // 4
+        ramp = torch.cat([torch.zeros(margin), torch.linspace(0.0, 1.0, overlap - 2 * margin + 2)[1:-1],
+                          torch.ones(margin)])
         if not at_start:
             weight[:overlap] = ramp
         if not at_end:
