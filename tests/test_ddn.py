@@ -12,7 +12,12 @@ import torch
 from bench.errors import BadInputError
 from bench.images import read_image
 from bench.metrics.profiles import compute_full_reference
-from methods.ddn.guided_filter import box_mean, box_sum, fast_guided_filter, matlab_nearest_subsample
+from methods.ddn.guided_filter import (
+    box_mean,
+    box_sum,
+    fast_guided_filter,
+    matlab_nearest_subsample,
+)
 from methods.ddn.matfile import FIELDS, load_ddn_mat, read_ddn_mat
 from methods.ddn.network import DDNNetwork, split_base_detail
 from methods.ddn.plugin import DDN

@@ -99,8 +99,9 @@ class RESCAN(DerainMethod):
         try:
             net.load_state_dict(read_rescan_checkpoint(path, self.spec), strict=True)
         except RuntimeError as exc:
+            reason = " ".join(str(exc).split())
             raise BadInputError(f"method {self.spec}: checkpoint {path} does not match RESCAN (ConvGRU, 24 "
-                                f"channels, depth 7): {exc}. Check that the file belongs to this variant.") from exc
+                                f"channels, depth 7): {reason} Check that the file belongs to this variant.") from exc
         self.net = net.to(device).eval()
 
     def derain(self, batch: torch.Tensor) -> torch.Tensor:
