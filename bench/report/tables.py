@@ -122,13 +122,18 @@ def _rank_column(table: Table, j: int, snapshot: StoreSnapshot) -> None:
     column = table.columns[j]
     ranked = [r for r in table.rows if not r.reference and r.cells[j].value is not None
               and not math.isnan(r.cells[j].value)]
-    values = sorted({r.cells[j].value for r in ranked}, reverse=column.higher_better)
     if len(ranked) < 2:
         return
+    decimals = DECIMALS.get(column.metric, info_of(column.metric).decimals)
+
+    def shown(cell: Cell) -> float:  # rank what the reader sees: equal printed figures tie
+        return round(cell.value * SCALE.get(column.metric, 1.0), decimals)
+
+    values = sorted({shown(r.cells[j]) for r in ranked}, reverse=column.higher_better)
     for r in ranked:
-        if r.cells[j].value == values[0]:
+        if shown(r.cells[j]) == values[0]:
             r.cells[j].rank = 1
-        elif len(values) > 1 and r.cells[j].value == values[1]:
+        elif len(values) > 1 and shown(r.cells[j]) == values[1]:
             r.cells[j].rank = 2
     best = [r for r in ranked if r.cells[j].rank == 1]
     second = best[1:] or [r for r in ranked if r.cells[j].rank == 2]
