@@ -29,6 +29,7 @@ class Settings:
     datasets: str = "default"
     profile: str = "matlab-y"
     download: bool = True
+    efficiency_size: str = "481x321"  # WIDTHxHEIGHT of the efficiency measurement, or "off"
     plugin_files: list[Path] = field(default_factory=list)
     precomputed: dict[str, Path] = field(default_factory=dict)
     config_file: Path | None = None
@@ -112,6 +113,7 @@ def load_settings(
         methods=str(run.get("methods", "all")),
         datasets=str(run.get("datasets", "default")),
         profile=str(run.get("profile", "matlab-y")),
+        efficiency_size=str(run.get("efficiency_size", "481x321")),
         download=bool(run.get("download", True)) and os.environ.get("BENCH_NO_DOWNLOAD", "") not in ("1", "true"),
         plugin_files=[resolve(p, ".") for p in raw.get("plugins", {}).get("files", [])],
         precomputed=precomputed,

@@ -19,11 +19,14 @@ def resolve_method_specs(value: str) -> list[str]:
         specs = []
         for name in METHODS.names():
             try:
-                method_class(name)
+                cls = method_class(name)
             except BadInputError as exc:
                 console.print(f"[yellow]skipping method {name}:[/yellow] {exc}")
                 continue
-            specs.append(name)
+            if cls.info.default_variant in cls.info.variants:
+                specs.append(name)
+            else:  # no default (e.g. precomputed folders): every configured variant
+                specs += [f"{name}:{variant}" for variant in cls.info.variants]
         return specs
     specs = split_list(value)
     for spec in specs:  # unknown names fail before any work, with a suggestion
@@ -65,6 +68,7 @@ def run_command(
     device: Optional[str] = typer.Option(None, help="auto | cpu | cuda"),
     plugin: Optional[list[Path]] = typer.Option(None, help="local plugin file(s) to load"),
     config: Optional[Path] = typer.Option(None, help="bench.toml to use"),
+    efficiency_size: Optional[str] = typer.Option(None, help="WIDTHxHEIGHT for params/FLOPs/ms per image, or off"),
     no_progress: bool = typer.Option(False, "--no-progress", help="hide progress bars"),
 ) -> None:
     """Run methods over datasets and store per-image results (finished images are skipped on rerun)."""
@@ -72,6 +76,8 @@ def run_command(
     from bench.runner.runner import Runner
 
     settings = settings_from(config, data_root, weights_dir, out, device, plugin)
+    if efficiency_size:
+        settings.efficiency_size = efficiency_size
     method_specs = resolve_method_specs(methods or settings.methods)
     dataset_specs = resolve_dataset_specs(datasets or settings.datasets, settings)
     profiles = resolve_profiles(profile or settings.profile)

@@ -19,6 +19,8 @@ _BUILTIN = [
     MetricInfo("ms_per_image", "efficiency", False, "median inference time per image after warm-up", "ms",
                (0, None), 1),
     MetricInfo("peak_memory_mb", "efficiency", False, "peak memory during inference", "MB", (0, None), 0),
+    MetricInfo("input_height", "efficiency", False, "height of the efficiency measurement's input", "px", None, 0),
+    MetricInfo("input_width", "efficiency", False, "width of the efficiency measurement's input", "px", None, 0),
 ]
 for _info in _BUILTIN:
     METRICS.register(_info.name, _info, description=_info.description)

@@ -282,19 +282,34 @@ class Runner:
         return output, ms
 
     def _efficiency(self, method: DerainMethod, whash: str, summary: RunSummary, ensure_loaded) -> None:
+        """Parameters, FLOPs and ms/image at the configured size, once per method, weights and device."""
         from bench.metrics.efficiency import measure_efficiency
 
+        size = parse_size(self.settings.efficiency_size)
+        if size is None:
+            return
+        width, height = size
+        profile = f"{self.device.type}@{width}x{height}"
         key = ResultKey(method.info.name, method.variant, whash, ANY)
-        if self.store.done_metrics(key, ANY):
+        if any(p == profile for _, p in self.store.done_metrics(key, ANY)):
             return
         try:
             ensure_loaded()
-            figures = measure_efficiency(method, self.device)
+            figures = measure_efficiency(method, self.device, size=(height, width))
         except Exception as exc:
             self.console.print(f"[yellow]{method.spec}: efficiency not measured:[/yellow] {type(exc).__name__}: {exc}")
             return
-        self.store.put_image(key, ANY, [(m, f"{self.device.type}", v, "torch") for m, v in figures.items()],
-                             summary.run_id)
+        self.store.put_image(key, ANY, [(m, profile, v, "torch") for m, v in figures.items()], summary.run_id)
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    """"481x321" -> (481, 321) (width, height); "off" -> None."""
+    if text.strip().lower() == "off":
+        return None
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise BadInputError(f"efficiency size {text!r}: expected WIDTHxHEIGHT (e.g. 481x321) or off")
+    return int(width), int(height)
 
 
 class _MethodBroken(Exception):
