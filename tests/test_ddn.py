@@ -22,7 +22,14 @@ from methods.ddn.matfile import FIELDS, load_ddn_mat, read_ddn_mat
 from methods.ddn.network import DDNNetwork, split_base_detail
 from methods.ddn.plugin import DDN
 
-torch.set_num_threads(2)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small crops run faster on one thread than on two contended cores; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 #: learnable values in network.mat (weight + bias + Scale_1 + Scale_2 cells), counted from the file itself
 #: (test_parameter_count_equals_the_learnable_arrays_of_the_file recounts them); BatchNorm_1/2/3 are moments

@@ -14,7 +14,14 @@ from bench.metrics.profiles import compute_full_reference
 from methods.rescan.network import RESCANNetwork
 from methods.rescan.plugin import RESCAN
 
-torch.set_num_threads(2)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small crops run faster on one thread than on two contended cores; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 #: counted from the arrays of both BRN checkpoints (test_parameter_count_equals_the_checkpoint_arrays recounts)
 RESCAN_PARAMETERS = 149_823
@@ -74,7 +81,7 @@ def test_dilations_stages_and_frames():
     net = RESCANNetwork()
     assert [u.conv_xz.dilation[0] for u in net.rnns] == [1, 1, 2, 4, 8]
     assert all(u.conv_hn.dilation[0] == 1 for u in net.rnns)
-    x = torch.rand(1, 3, 20, 24)
+    x = torch.rand(1, 3, 12, 16)
     with torch.no_grad():
         rains = net.rain_layers(x)
         assert len(rains) == 4
@@ -120,5 +127,6 @@ def test_both_checkpoints_load_strictly_and_derain_rain100l(shared_data, shared_
     assert heavy_psnr > rainy + 1.0, (rainy, heavy_psnr)
     # the checkpoints were trained on OpenCV (BGR) images: feeding RGB is measurably worse
     with torch.inference_mode():
-        rgb_psnr = _psnr(lambda b: heavy.net(b).clamp(0, 1), pairs)
-    assert heavy_psnr > rgb_psnr + 0.3, (heavy_psnr, rgb_psnr)
+        bgr_psnr = _psnr(heavy.derain, pairs[:1])
+        rgb_psnr = _psnr(lambda b: heavy.net(b).clamp(0, 1), pairs[:1])
+    assert bgr_psnr > rgb_psnr + 0.3, (bgr_psnr, rgb_psnr)
