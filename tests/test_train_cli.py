@@ -19,7 +19,7 @@ def test_train_sapnet_cli_runs_and_resumes(tmp_path):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3)).astype(np.uint8)).save(clean / f"{i}.png")
     out = tmp_path / "run"
     args = ["train", "sapnet", "--synth-from", str(clean), "--patch", "24", "--batch", "2", "--device", "cpu",
-            "--threads", "2", "--out", str(out)]
+            "--threads", "1", "--out", str(out)]
     runner = CliRunner()
     first = runner.invoke(app, [*args, "--iters", "20"])
     assert first.exit_code == 0, first.output
