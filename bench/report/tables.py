@@ -185,6 +185,12 @@ def _missing_reason(snapshot: StoreSnapshot, spec: str, column: Column) -> str:
     fails = snapshot.failures[(snapshot.failures["spec"] == spec) & (snapshot.failures["dataset"] == column.dataset)]
     if len(fails):
         return f"{spec} on {column.dataset}: all {len(fails)} image(s) failed (see Failures)"
+    variant = spec.partition(":")[2] or None
+    here = unav[(unav["method"] == name) & (unav["dataset"] == column.dataset)]
+    if variant is not None:
+        here = here[here["variant"] == variant]
+    if len(here):
+        return str(here.iloc[0]["reason"])
     hit = unav[(unav["method"] == name) & (unav["dataset"] == ANY)]
     if len(hit):
         return f"{spec}: weights unavailable or failed to load: {hit.iloc[0]['reason']}"
