@@ -39,7 +39,7 @@ def _methods_table(settings) -> Table:
                 method = cls(variant)
                 method.data_root = settings.data_root
                 resolve_weights(method, settings.weights_dir, allow_download=False)
-                reason = method.unavailable_reason() if hasattr(method, "unavailable_reason") else None
+                reason = method.unavailable_reason()
                 status = f"[yellow]{reason}[/yellow]" if reason else "[green]available[/green]"
             except UnavailableError as exc:
                 status = f"[yellow]{exc}[/yellow]"

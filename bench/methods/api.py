@@ -114,6 +114,11 @@ class DerainMethod:
     def required_weights(self) -> tuple[WeightsFile, ...]:
         return self.variant_info.weights
 
+    def unavailable_reason(self) -> str | None:
+        """None when the method can run here, else why not and how to fix it (checked before any work,
+        after weights resolution; e.g. a precomputed folder or a shipped checkpoint that is absent)."""
+        return None
+
     def load(self, device: torch.device) -> None:
         """Build the model on ``device`` and load its weights (``self.weights``)."""
         self.device = device

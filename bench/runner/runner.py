@@ -105,13 +105,16 @@ class Runner:
         try:
             method = create_method(spec)
             paths = resolve_weights(method, self.settings.weights_dir, self.settings.download)
+            method.data_root = self.settings.data_root
+            reason = method.unavailable_reason()
+            if reason is not None:
+                raise UnavailableError(reason)
         except (UnavailableError, BadInputError) as exc:
             name, _, variant = spec.partition(":")
             summary.unavailable.append((f"method {spec}", str(exc)))
             self.store.put_unavailable(name, variant or "default", ANY, str(exc), "method", summary.run_id)
             return None
         method.weights = paths
-        method.data_root = self.settings.data_root
         whash = weights_hash(paths)
         self.store.clear_unavailable(method.info.name, method.variant, ANY)
         self.store.record_method(
@@ -259,6 +262,8 @@ class Runner:
     def _derain(self, method: DerainMethod, rainy: np.ndarray, sample: Sample, ensure_loaded) -> tuple[np.ndarray, float]:
         try:
             ensure_loaded()
+        except BenchError as exc:
+            raise _MethodBroken(str(exc)) from exc
         except Exception as exc:
             raise _MethodBroken(f"{type(exc).__name__}: {exc}") from exc
         batch = torch.from_numpy(np.ascontiguousarray(rainy)).permute(2, 0, 1)[None].to(self.device)

@@ -123,18 +123,22 @@ class RecurrentNetMethod(DerainMethod):
         factory = self.networks.get(self.variant) or self.networks["*"]
         return factory(**kwargs)
 
+    def unavailable_reason(self) -> str | None:
+        path = self.shipped.get(self.variant)
+        if path is None or path.is_file():
+            return None
+        return (f"method {self.spec}: the project's own checkpoint {path} is not in this installation "
+                f"(it is produced by `bench train`); use an official variant instead "
+                f"({', '.join(v for v in self.info.variants if v not in self.shipped)})")
+
     def load(self, device: torch.device) -> None:
         """Build the variant's network on ``device`` and load its weights with ``strict=True``."""
         self.device = device
         if self.variant in self.shipped:
-            path = self.shipped[self.variant]
-            if not path.is_file():
-                raise UnavailableError(
-                    f"method {self.spec}: the project's own checkpoint {path} is not in this installation "
-                    f"(it is produced by `bench train`); use an official variant instead "
-                    f"({', '.join(v for v in self.info.variants if v not in self.shipped)})"
-                )
-            state, kwargs = read_checkpoint(path, self.spec)
+            reason = self.unavailable_reason()
+            if reason is not None:
+                raise UnavailableError(reason)
+            state, kwargs = read_checkpoint(self.shipped[self.variant], self.spec)
         else:
             (weights,) = self.required_weights()
             state, _ = read_checkpoint(self.weights_path(weights.filename), self.spec)
