@@ -59,7 +59,7 @@ def _weights_files(text: str | None) -> str:
 
 def report_context(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str) -> dict:
     tables: list[Table] = build_tables(snapshot, summary, profile)
-    absent = snapshot.unavailable[snapshot.unavailable["kind"].isin(["dataset", "method", "metric"])]
+    absent = snapshot.unavailable[snapshot.unavailable["kind"].isin(["dataset", "method", "method-dataset", "metric"])]
     prov = provenance(snapshot)
     return {
         "tables": tables,
