@@ -142,14 +142,10 @@ class DerainMethod:
 
     def load_state_dict(self, filename: str, *, strip_prefix: str = "module.") -> dict[str, torch.Tensor]:
         """Load a checkpoint safely (``weights_only=True``) and strip a DataParallel prefix."""
-        path = self.weights_path(filename)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise BadInputError(
-                f"method {self.spec}: cannot read checkpoint {path}: {type(exc).__name__}: {exc}. "
-                f"Delete it and fetch it again (see `bench list methods`)."
-            ) from exc
+        from bench.methods.checkpoints import read_torch_file
+
+        state = read_torch_file(self.weights_path(filename), f"method {self.spec}",
+                                "delete it and fetch it again (see `bench list methods`)")
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
         if strip_prefix:

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from bench.methods.checkpoints import read_torch_file
+
 from bench.errors import BadInputError
 
 
@@ -40,13 +42,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a training checkpoint with ``weights_only=True``; BadInputError names the file when it is unreadable."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise BadInputError(
-            f"checkpoint {path}: cannot be read ({type(exc).__name__}: {exc}); delete it to start afresh "
-            f"or point out_dir at another run"
-        ) from exc
+    state = read_torch_file(path, "bench train", "delete it to start afresh or point out_dir at another run")
     for key in ("model", "optimizer", "schedule", "iteration", "config"):
         if key not in state:
             raise BadInputError(f"checkpoint {path}: no {key!r} entry, so it is not a training checkpoint of this project")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from bench.errors import BadInputError, UnavailableError
+from bench.methods.checkpoints import read_torch_file
 from bench.methods.api import DerainMethod, MethodInfo, Variant, WeightsFile
 from methods.prenet import networks as nets
 
@@ -81,13 +82,7 @@ def read_checkpoint(path: Path, spec: str) -> tuple[dict[str, torch.Tensor], dic
     """Read a checkpoint safely (``weights_only=True``): a plain state dict, or a dict with ``state_dict``
     and optional ``network`` (constructor keyword arguments). Strips a DataParallel ``module.`` prefix.
     """
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise BadInputError(
-            f"method {spec}: cannot read checkpoint {path}: {type(exc).__name__}: {exc}. "
-            f"Replace the file with a valid checkpoint."
-        ) from exc
+    obj = read_torch_file(path, f"method {spec}", "replace the file with a valid checkpoint")
     kwargs: dict[str, Any] = {}
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         kwargs = dict(obj.get("network") or {})

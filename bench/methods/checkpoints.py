@@ -1,0 +1,22 @@
+"""The one safe way to read a torch checkpoint: a checkpoint is untrusted input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.errors import BadInputError
+
+
+def read_torch_file(path: Path, owner: str, fix: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU (tensors and plain data only, no code).
+
+    owner: who reads it, for the message (e.g. "method prenet:rain100l"); fix: what the user should do.
+    Raises BadInputError naming the file when it cannot be read.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise BadInputError(f"{owner}: cannot read checkpoint {path} ({type(exc).__name__}: {exc}); {fix}") from exc
