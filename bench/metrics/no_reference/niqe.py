@@ -112,20 +112,10 @@ class NIQE(NoReferenceMetric):
     def __init__(self, model: str | Path | None = None, backend: str = "auto", weights_dir: Path | None = None) -> None:
         """model: pristine parameters (.npz or .mat; else $BENCH_NIQE_MODEL, the weights dir, basicsr).
         backend: "auto" (pyiqa when its weights are cached, then bench), "pyiqa", or "bench"."""
-        if backend not in ("auto", "pyiqa", "bench"):
-            raise ValueError(f"niqe: unknown backend {backend!r}; use 'auto', 'pyiqa' or 'bench'")
-        self._pyiqa = None
         self._reason: str | None = None
-        pyiqa_file = models.torch_hub_file("pyiqa", PYIQA_WEIGHTS)
-        if backend == "pyiqa" or (backend == "auto" and model is None and pyiqa_file.is_file()):
-            if not pyiqa_file.is_file():
-                self._reason = (f"niqe: pyiqa backend asked for, but {pyiqa_file} is missing; get {PYIQA_WEIGHTS} "
-                                f"from pyiqa's weight store (chaofengc/IQA-PyTorch-Weights) or use backend='bench'")
-                return
-            import pyiqa
-
-            self._pyiqa = pyiqa.create_metric("niqe", device="cpu", pretrained_model_path=str(pyiqa_file))
-            self.implementation = f"pyiqa {pyiqa.__version__} niqe (official pristine model, {PYIQA_WEIGHTS})"
+        self._pyiqa = models.choose_pyiqa("niqe", PYIQA_WEIGHTS, backend, model is not None, "official pristine model")
+        if self._pyiqa is not None:
+            self._reason, self.implementation = self._pyiqa.reason, self._pyiqa.implementation
             return
         found = models.locate(models.NIQE_PRISTINE_PARAMS, model, weights_dir)
         if found is not None:
@@ -153,9 +143,5 @@ class NIQE(NoReferenceMetric):
         if self._reason is not None:
             raise RuntimeError(self._reason)
         if self._pyiqa is not None:
-            import torch
-
-            tensor = torch.from_numpy(np.array(image[..., :3])).permute(2, 0, 1)[None].float() / 255.0
-            with torch.no_grad():
-                return float(self._pyiqa(tensor).item())
+            return self._pyiqa.score(image)
         return mvg_distance(niqe_features(rgb_to_gray(image)), self._mu, self._cov)
