@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -63,7 +62,3 @@ def load_plugins(files: list[Path], settings: Settings) -> None:
 
 def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()

@@ -9,25 +9,13 @@ from typing import Optional
 import typer
 
 from bench.cli.common import console, friendly_errors, settings_from, split_list
-from bench.errors import BadInputError
 
 
 def resolve_method_specs(value: str) -> list[str]:
-    from bench.methods.registry import METHODS, method_class, parse_method_spec
+    from bench.methods.registry import METHODS, default_method_specs, parse_method_spec
 
     if value == "all":
-        specs = []
-        for name in METHODS.names():
-            try:
-                cls = method_class(name)
-            except BadInputError as exc:
-                console.print(f"[yellow]skipping method {name}:[/yellow] {exc}")
-                continue
-            if cls.info.default_variant in cls.info.variants:
-                specs.append(name)
-            else:  # no default (e.g. precomputed folders): every configured variant
-                specs += [f"{name}:{variant}" for variant in cls.info.variants]
-        return specs
+        return default_method_specs(warn=lambda message: console.print(f"[yellow]{message}[/yellow]"))
     specs = split_list(value)
     for spec in specs:  # unknown names fail before any work, with a suggestion
         METHODS.entry(parse_method_spec(spec)[0])

@@ -35,8 +35,7 @@ def _photographs() -> list[tuple[str, np.ndarray]]:
 
 def _downscale(image: np.ndarray) -> np.ndarray:
     """Integer block-mean downscaling so the short side stays >= 192 px (deterministic)."""
-    factor = max(1, min(image.shape[0] // CROP_HW[0], image.shape[1] // CROP_HW[1]) // 1)
-    factor = min(factor, 2)
+    factor = min(2, max(1, min(image.shape[0] // CROP_HW[0], image.shape[1] // CROP_HW[1])))
     if factor == 1:
         return image.astype(np.float64) / 255.0
     h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor

@@ -45,15 +45,20 @@ def create_method(spec: str) -> DerainMethod:
     return method
 
 
-def all_method_specs() -> list[str]:
-    """Every registered method with each of its variants, ``name`` for the default variant."""
+def default_method_specs(warn=None) -> list[str]:
+    """What ``--methods all`` means: every registered method at its default variant; a method without a
+    default (e.g. precomputed folders) contributes each configured variant. Broken plugins are skipped
+    (``warn`` receives their message)."""
     specs = []
     for name in METHODS.names():
         try:
             cls = method_class(name)
-        except BadInputError:
-            specs.append(name)
+        except BadInputError as exc:
+            if warn is not None:
+                warn(f"skipping method {name}: {exc}")
             continue
-        for variant in cls.info.variants:
-            specs.append(name if variant == cls.info.default_variant else f"{name}:{variant}")
+        if cls.info.default_variant in cls.info.variants:
+            specs.append(name)
+        else:
+            specs += [f"{name}:{variant}" for variant in cls.info.variants]
     return specs
