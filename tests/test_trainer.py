@@ -13,7 +13,8 @@ from PIL import Image
 
 from bench.errors import BadInputError
 from bench.train import TrainConfig, train
-from bench.train.data import find_pairs
+from bench.train.data import SynthRainImages, find_pairs
+from bench.train.model_card import render_model_card
 from bench.train.schedule import StepSchedule
 from bench.train.trainer import build_loss, build_network, train_step
 
@@ -82,6 +83,35 @@ def test_resume_continues_from_the_checkpoint_exactly(tmp_path: Path, clean_fold
     assert all(torch.equal(a[k], b[k]) for k in a)  # same weights as an uninterrupted run
 
 
+def test_init_from_starts_from_given_weights_and_records_earlier_stages(tmp_path: Path, clean_folder: Path) -> None:
+    common = {"model": "prenet", "stages": 2, "log_every": 1, "checkpoint_every": 100}
+    first = train(_config(tmp_path / "a", clean_folder, iters=3, **common))
+    # lr 0: Adam leaves the weights where they started, so the result equals the weights it was initialised from
+    second = train(_config(tmp_path / "b", clean_folder, iters=2, lr=0.0, init_from=first.final_model, **common))
+    a = torch.load(first.final_model, weights_only=True)
+    b = torch.load(second.final_model, weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    sidecar = json.loads(second.sidecar.read_text())
+    assert [stage["iterations"] for stage in sidecar["earlier_stages"]] == [3]
+    assert sidecar["iterations"] == 2 and sidecar["total_iterations"] == 5
+    assert sidecar["config"]["init_from"] == str(first.final_model)
+    third = train(_config(tmp_path / "c", clean_folder, iters=1, init_from=second.final_model, **common))
+    assert json.loads(third.sidecar.read_text())["total_iterations"] == 6  # stages chain
+    card = render_model_card({"prenet:test": third.sidecar}, {"prenet:test": ["cmd one", "cmd two", "cmd three"]},
+                             "three photographs")
+    assert "- iterations: 6 in 3 stage(s)" in card
+    assert "  1. 3 iterations, from a fresh initialisation" in card
+    assert "  2. 2 iterations, fine-tuned from the previous stage" in card and "Adam lr 0," in card
+    assert "  3. 1 iterations, fine-tuned" in card and "cmd one\ncmd two\ncmd three" in card
+
+
+def test_init_from_rejects_weights_of_another_network(tmp_path: Path, clean_folder: Path) -> None:
+    sapnet = tmp_path / "sapnet.pt"
+    torch.save(build_network(TrainConfig(model="sapnet", stages=2)).state_dict(), sapnet)
+    with pytest.raises(BadInputError, match="sapnet.pt does not fit PReNet"):
+        train(_config(tmp_path, clean_folder, model="prenet", stages=2, iters=1, init_from=sapnet))
+
+
 def test_loss_goes_down_on_a_fixed_batch() -> None:
     torch.manual_seed(0)
     config = TrainConfig(model="sapnet", stages=2)
@@ -116,3 +146,20 @@ def test_paired_layouts(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     with pytest.raises(BadInputError, match="0 pairs found"):
         find_pairs(tmp_path / "c")
+
+
+def test_mixed_rain_presets_draw_each_preset(clean_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.data.synth
+
+    drawn: list[str] = []
+    real = bench.data.synth.synthesize_rain
+    monkeypatch.setattr(bench.data.synth, "synthesize_rain",
+                        lambda clean, preset, rng: drawn.append(preset) or real(clean, preset, rng))
+    source = SynthRainImages(clean_folder, "light,heavy")
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        rainy, clean = source.patch(0, 32, rng)
+        assert rainy.shape == clean.shape == (32, 32, 3)
+    assert set(drawn) == {"light", "heavy"} and 10 < drawn.count("heavy") < 30
+    with pytest.raises(BadInputError, match="unknown storm; choose from light, heavy"):
+        SynthRainImages(clean_folder, "light,storm")

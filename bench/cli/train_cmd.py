@@ -18,6 +18,8 @@ def _train(model: str, **options) -> None:
 
     if (options["data"] is None) == (options["synth_from"] is None):
         raise BadInputError("bench train: give exactly one of --data (paired folder) or --synth-from (clean photos)")
+    if options["init_from"] is not None and not Path(options["init_from"]).is_file():
+        raise BadInputError(f"--init-from {options['init_from']}: file not found; pass a state dict saved by bench train")
     for flag in ("data", "synth_from", "val_dir"):
         path = options[flag]
         if path is not None and not Path(path).is_dir():
@@ -36,7 +38,7 @@ def _command(model: str):
     def command(
         data: Optional[Path] = typer.Option(None, help="paired training folder (any supported paired layout)"),
         synth_from: Optional[Path] = typer.Option(None, help="folder of clean photos: fresh synthetic rain every epoch"),
-        rain_preset: str = typer.Option("light", help="synthetic rain preset: light | heavy"),
+        rain_preset: str = typer.Option("light", help="synthetic rain preset: light | heavy | light,heavy (one drawn per patch)"),
         val_dir: Optional[Path] = typer.Option(None, help="paired folder for validation PSNR (Y, dB)"),
         iters: Optional[int] = typer.Option(None, min=1, help="training iterations (overrides --epochs)"),
         epochs: Optional[int] = typer.Option(100, min=1, help="epochs (the paper: 100)"),
@@ -59,6 +61,7 @@ def _command(model: str):
         out: Optional[Path] = typer.Option(None, help="run folder (default runs/train/<model>)"),
         final_model: Optional[Path] = typer.Option(None, help="where to write the final plain state dict"),
         resume: bool = typer.Option(False, help="continue from the run folder's checkpoint"),
+        init_from: Optional[Path] = typer.Option(None, help="fine-tune: start from these weights (state dict)"),
     ) -> None:
         options = {k: v for k, v in locals().items() if k != "model"}
         if model == "prenet":

@@ -22,7 +22,7 @@ class TrainConfig:
     synth_from: Path | None = None
     """folder of clean photographs; every patch gets fresh synthetic rain (bench.data.synth)."""
     rain_preset: str = "light"
-    """synthetic rain preset for synth_from: "light" (Rain100L-like) or "heavy"."""
+    """synthetic rain preset for synth_from: "light" (Rain100L-like), "heavy", or "light,heavy" (one drawn per patch)."""
     max_side: int | None = 512
     """training images larger than this (px, longer side) are downscaled first; None keeps them as they are."""
     val_dir: Path | None = None
@@ -80,6 +80,10 @@ class TrainConfig:
     """iterations between checkpoints (one is also written at the end)."""
     resume: bool = False
     """continue from out_dir/checkpoint.pt when it exists."""
+    init_from: Path | None = None
+    """start from these network weights (a plain state dict, e.g. an earlier run's final model or an official
+    checkpoint; a DataParallel "module." prefix is stripped) instead of a fresh initialisation: fine-tuning.
+    The optimizer, lr schedule and iteration count start afresh; ignored when resuming from a checkpoint."""
     final_model: Path | None = None
     """where to write the shipped plain state dict (default out_dir/<model>_final.pt); sidecar: same name .json."""
     progress: bool = True
@@ -93,7 +97,8 @@ class TrainConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainConfig:
         kwargs = dict(data)
-        for key in ("out_dir", "data", "synth_from", "val_dir", "vgg_weights", "resnet_weights", "final_model"):
+        for key in ("out_dir", "data", "synth_from", "val_dir", "vgg_weights", "resnet_weights", "final_model",
+                    "init_from"):
             if kwargs.get(key) is not None:
                 kwargs[key] = Path(kwargs[key])
         kwargs["milestones"] = tuple(kwargs.get("milestones", (0.3, 0.5, 0.8)))

@@ -93,7 +93,8 @@ class PairedImages:
 
 
 class SynthRainImages:
-    """Clean photographs; each patch gets fresh synthetic rain of ``preset`` ("light" or "heavy")."""
+    """Clean photographs; each patch gets fresh synthetic rain of ``preset`` ("light" or "heavy"), or of one
+    preset drawn uniformly per patch when several are given separated by commas ("light,heavy")."""
 
     def __init__(self, root: Path, preset: str = "light", max_side: int | None = 512) -> None:
         self.root = Path(root)
@@ -103,9 +104,17 @@ class SynthRainImages:
         if not paths:
             raise BadInputError(f"synth_from {self.root}: no images found (png, jpg, bmp, tif, webp); add photographs")
         self.paths = paths
+        from bench.data.synth import PRESETS
+
+        self.presets = [name.strip() for name in preset.split(",") if name.strip()]
+        unknown = [name for name in self.presets if name not in PRESETS]
+        if unknown or not self.presets:
+            raise BadInputError(f"rain preset {preset!r}: unknown {', '.join(unknown) or '(empty)'}; choose from "
+                                f"{', '.join(PRESETS)}, or several separated by commas (e.g. light,heavy)")
         self.images = [_downscale(read_image(p), max_side) for p in paths]
         self.preset = preset
-        self.description = f"{len(paths)} clean photographs from {self.root}, synthetic rain preset {preset!r}"
+        kind = "preset" if len(self.presets) == 1 else "presets (one drawn per patch)"
+        self.description = f"{len(paths)} clean photographs from {self.root}, synthetic rain {kind} {preset!r}"
 
     def __len__(self) -> int:
         return len(self.images)
@@ -121,7 +130,8 @@ class SynthRainImages:
         size = min(patch + 2 * SYNTH_MARGIN, h, w)
         top, left = _corner((h, w), size, rng)
         clean = image[top:top + size, left:left + size]
-        rainy = synthesize_rain(clean, self.preset, rng)
+        preset = self.presets[0] if len(self.presets) == 1 else self.presets[int(rng.integers(len(self.presets)))]
+        rainy = synthesize_rain(clean, preset, rng)
         off = (size - patch) // 2
         return rainy[off:off + patch, off:off + patch], clean[off:off + patch, off:off + patch]
 

@@ -9,6 +9,7 @@ hardware, backbones, final losses).
 from __future__ import annotations
 
 import csv
+import json
 import math
 import platform
 import random
@@ -72,6 +73,24 @@ def build_loss(config: TrainConfig) -> nn.Module:
 
     weights = LossWeights(config.w_ssim, config.w_seg, config.w_pcl, config.w_lpisl)
     return SAPNetLoss(weights, vgg_weights=config.vgg_weights, resnet_weights=config.resnet_weights, seed=config.seed)
+
+
+def load_initial_weights(model: nn.Module, path: Path) -> None:
+    """Load a plain state dict (``module.`` prefix stripped) into ``model`` strictly; BadInputError names the file."""
+    from bench.methods.checkpoints import read_torch_file
+
+    fix = "pass a state dict saved by `bench train` for the same network (see the JSON sidecar beside it)"
+    state = read_torch_file(path, "bench train --init-from", fix)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a training checkpoint: take its network weights
+    if not isinstance(state, dict):
+        raise BadInputError(f"bench train --init-from: {path} holds a {type(state).__name__}, not a state dict; {fix}")
+    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise BadInputError(f"bench train --init-from: {path} does not fit {type(model).__name__} ({first}); {fix}") from exc
 
 
 def resolve_device(name: str) -> torch.device:
@@ -195,7 +214,10 @@ def train(config: TrainConfig) -> TrainResult:
     val_pairs = _validation_pairs(config)
 
     start_iter, elapsed_before = 0, 0.0
-    if config.resume and ckpt_path.is_file():
+    resuming = config.resume and ckpt_path.is_file()
+    if config.init_from is not None and not resuming:
+        load_initial_weights(model, Path(config.init_from))
+    if resuming:
         state = load_checkpoint(ckpt_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -254,6 +276,7 @@ def train(config: TrainConfig) -> TrainResult:
             bar[0].stop()
 
     wall = elapsed()
+    history = _earlier_stages(config, resuming)
     final_path = Path(config.final_model) if config.final_model else out_dir / f"{config.model}_final.pt"
     sidecar = {
         "model": config.model,
@@ -270,9 +293,29 @@ def train(config: TrainConfig) -> TrainResult:
         "val_psnr_y_db": val_psnr,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_json(),
+        "earlier_stages": history,
+        "total_iterations": iteration + sum(stage.get("iterations") or 0 for stage in history),
+        "total_wall_time_s": round(wall + sum(stage.get("wall_time_s") or 0 for stage in history), 1),
     }
     json_path = save_model(final_path, model, sidecar)
     return TrainResult(final_path, json_path, log_path, iteration, wall, {"loss": total, **terms}, val_psnr, backbones)
+
+
+def _earlier_stages(config: TrainConfig, resuming: bool) -> list[dict[str, Any]]:
+    """The training stages behind ``config.init_from``, oldest first, read from its JSON sidecar (if any).
+
+    Each stage: iterations, wall_time_s, hardware, data, config, final_losses. Empty for a fresh start.
+    """
+    if config.init_from is None or resuming:
+        return []
+    sidecar = Path(config.init_from).with_suffix(".json")
+    try:
+        earlier = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return [{"iterations": 0, "wall_time_s": 0.0, "weights": str(config.init_from),
+                 "note": "initial weights without a readable bench-train sidecar"}]
+    stage = {key: earlier.get(key) for key in ("iterations", "wall_time_s", "hardware", "data", "config", "final_losses")}
+    return [*earlier.get("earlier_stages", []), stage]
 
 
 def _validation_pairs(config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
