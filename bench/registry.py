@@ -11,10 +11,11 @@ import difflib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bench.errors import BadInputError, UnknownNameError
 

@@ -22,8 +22,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.images import list_images, read_image
-from bench.metrics.registry import no_reference_metric
+from bench.images import list_images, read_image  # noqa: E402 (needs the sys.path line above)
+from bench.metrics.registry import no_reference_metric  # noqa: E402
 
 DEFAULT_FOLDER = ROOT.parent / "shared" / "data" / "sirr_real147"
 

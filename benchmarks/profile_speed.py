@@ -38,7 +38,7 @@ def basicsr_style(outputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple
     window = window @ window.T
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     psnrs, ssims = [], []
-    for out16, tgt in zip(outputs, targets):
+    for out16, tgt in zip(outputs, targets, strict=True):
         a = np.round(out16.astype(np.float64) / 65535 * 255)
         b = np.round(tgt * 255)
         ya = (a.astype(np.float32) / 255.0) @ np.array([65.481, 128.553, 24.966]) + 16.0

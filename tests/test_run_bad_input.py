@@ -59,8 +59,8 @@ def _make_project(tmp: Path) -> Path:
                                     'expected_count = 9\nlayouts = ["input-target"]\n')
     (tmp / "plugins.py").write_text(PLUGINS)
     config = tmp / "bench.toml"
-    config.write_text(f'[paths]\ndata_root = "data"\nweights_dir = "weights"\noutput_dir = "out"\n'
-                      f'cards_dir = "cards"\n[plugins]\nfiles = ["plugins.py"]\n')
+    config.write_text('[paths]\ndata_root = "data"\nweights_dir = "weights"\noutput_dir = "out"\n'
+                      'cards_dir = "cards"\n[plugins]\nfiles = ["plugins.py"]\n')
     return config
 
 

@@ -83,7 +83,7 @@ class DatasetSpec:
     resize: tuple[int, int] | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "DatasetSpec":
+    def parse(cls, text: str) -> DatasetSpec:
         m = _SPEC.fullmatch(text.strip())
         if m is None:
             raise BadInputError(f"dataset spec {text!r}: expected NAME or NAME:WIDTHxHEIGHT (e.g. sirr:481x321)")

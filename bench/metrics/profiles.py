@@ -217,7 +217,7 @@ def ssim_wang(a: np.ndarray, b: np.ndarray, downsample: bool = False) -> np.ndar
     lead = a.shape[:-2]
     flat_a = a.reshape(-1, *a.shape[-2:]).astype(np.float64, copy=False)
     flat_b = b.reshape(-1, *b.shape[-2:]).astype(np.float64, copy=False)
-    values = np.array([_ssim_plane(pa, pb) for pa, pb in zip(flat_a, flat_b)])
+    values = np.array([_ssim_plane(pa, pb) for pa, pb in zip(flat_a, flat_b, strict=True)])
     return values.reshape(lead)
 
 
@@ -263,5 +263,5 @@ def compute_full_reference_many(outputs: Sequence[np.ndarray], targets: Sequence
     if len(outputs) != len(targets):
         raise BadInputError(f"{len(outputs)} outputs but {len(targets)} targets; pass one target per output")
     prof = get_profile(profile) if isinstance(profile, str) else profile
-    figures = [compute_full_reference(o, t, prof) for o, t in zip(outputs, targets)]
+    figures = [compute_full_reference(o, t, prof) for o, t in zip(outputs, targets, strict=True)]
     return {k: np.array([f[k] for f in figures], dtype=np.float64) for k in ("psnr", "ssim")}

@@ -201,7 +201,7 @@ def build_table(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, title
                 columns: list[Column]) -> Table | None:
     """Rows for every method with a figure in any column; ranks, daggers and missing-cell footnotes."""
     keys = {(c.dataset, c.metric, c.profile) for c in columns}
-    mask = [(d, m, p) in keys for d, m, p in zip(summary["dataset"], summary["metric"], summary["profile"])]
+    mask = [(d, m, p) in keys for d, m, p in zip(summary["dataset"], summary["metric"], summary["profile"], strict=True)]
     cells = summary[mask] if len(summary) else summary
     if not columns or cells.empty:
         return None
@@ -230,7 +230,7 @@ def build_table(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, title
 
 def _columns(summary: pd.DataFrame, metrics: tuple[str, ...] | list[str], datasets: list[str], profiles: set[str],
              extra_metrics: tuple[str, ...] = ()) -> list[Column]:
-    present = set(zip(summary["dataset"], summary["metric"], summary["profile"]))
+    present = set(zip(summary["dataset"], summary["metric"], summary["profile"], strict=True))
     columns = []
     for dataset in datasets:
         for metric in metrics:

@@ -16,9 +16,8 @@ from typing import Any
 
 import torch
 
-from bench.methods.checkpoints import read_torch_file
-
 from bench.errors import BadInputError
+from bench.methods.checkpoints import read_torch_file
 
 
 def atomic_write(path: Path, write: Any) -> None:

@@ -72,7 +72,7 @@ class MOSS(DerainMethod):
         },
     )
 
-    def __new__(cls, variant: str | None = None) -> "DerainMethod":
+    def __new__(cls, variant: str | None = None) -> DerainMethod:
         if variant == "published":
             return MossPublished("published")
         return super().__new__(cls)

@@ -214,8 +214,8 @@ class MPRNetModel(nn.Module):
 
         # stage 1: four quarters through the shared encoder, halves through the decoder
         f1 = [self.stage1_encoder(self.shallow_feat1(q)) for q in quarters]
-        feat1_top = [torch.cat(pair, 3) for pair in zip(f1[0], f1[1])]
-        feat1_bot = [torch.cat(pair, 3) for pair in zip(f1[2], f1[3])]
+        feat1_top = [torch.cat(pair, 3) for pair in zip(f1[0], f1[1], strict=True)]
+        feat1_bot = [torch.cat(pair, 3) for pair in zip(f1[2], f1[3], strict=True)]
         res1_top, res1_bot = self.stage1_decoder(feat1_top), self.stage1_decoder(feat1_bot)
         sam_top, img1_top = self.sam12(res1_top[0], top)
         sam_bot, img1_bot = self.sam12(res1_bot[0], bot)
@@ -226,7 +226,7 @@ class MPRNetModel(nn.Module):
         x2_bot = self.concat12(torch.cat([self.shallow_feat2(bot), sam_bot], 1))
         feat2_top = self.stage2_encoder(x2_top, feat1_top, res1_top)
         feat2_bot = self.stage2_encoder(x2_bot, feat1_bot, res1_bot)
-        feat2 = [torch.cat(pair, 2) for pair in zip(feat2_top, feat2_bot)]
+        feat2 = [torch.cat(pair, 2) for pair in zip(feat2_top, feat2_bot, strict=True)]
         res2 = self.stage2_decoder(feat2)
         sam3, stage2_img = self.sam23(res2[0], x3_img)
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from methods.mspfn.layers import ConvPrelu, DeconvPrelu, RCAB, Scope, ZeroStateConvLSTM
+from methods.mspfn.layers import RCAB, ConvPrelu, DeconvPrelu, Scope, ZeroStateConvLSTM
 
 NUM_BCM = 17
 TF_SCOPE = "generator/"

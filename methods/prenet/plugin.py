@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from bench.errors import BadInputError, UnavailableError
-from bench.methods.checkpoints import read_torch_file
 from bench.methods.api import DerainMethod, MethodInfo, Variant, WeightsFile
+from bench.methods.checkpoints import read_torch_file
 from methods.prenet import networks as nets
 
 CODE_URL = "https://github.com/csdwren/PReNet"

@@ -29,7 +29,7 @@ def contrastive_from_features(anchor: list[torch.Tensor], positive: list[torch.T
                               weights: tuple[float, ...] = LAYER_WEIGHTS) -> torch.Tensor:
     """Weighted sum over layers of L1(anchor, positive) / (L1(anchor, negative) + 1e-7); extra layers ignored."""
     total = anchor[0].new_zeros((), dtype=torch.float32)
-    for w, a, p, n in zip(weights, anchor, positive, negative):
+    for w, a, p, n in zip(weights, anchor, positive, negative, strict=True):
         a, p, n = a.float(), p.float(), n.float()  # ratios in float32, also under autocast
         total = total + w * (a - p).abs().mean() / ((a - n).abs().mean() + EPS)
     return total

@@ -47,7 +47,7 @@ def lpisl_from_features(a: list[torch.Tensor], b: list[torch.Tensor], theta: lis
     theta[i]: non-negative per-channel weights (C_i,). Returns the batch mean, a scalar >= 0.
     """
     total = a[0].new_zeros((), dtype=torch.float32)
-    for fa, fb, w in zip(a, b, theta):
+    for fa, fb, w in zip(a, b, theta, strict=True):
         fa, fb = fa.float(), fb.float()  # normalisation in float32, also under autocast
         d = (unit_normalise(fa) - unit_normalise(fb)).pow(2) * w.view(1, -1, 1, 1)
         total = total + d.sum(1).mean()

@@ -62,7 +62,7 @@ class FPNHead(nn.Module):
         """levels: features at 1/4, 1/8, 1/16, 1/32 (finest first) -> BxKx(H/4)x(W/4) logits."""
         top_down: list[torch.Tensor] = []
         p = None
-        for feature, lateral in zip(reversed(levels), reversed(self.lateral)):
+        for feature, lateral in zip(reversed(levels), reversed(self.lateral), strict=True):
             lat = lateral(feature)
             p = lat if p is None else F.interpolate(p, size=lat.shape[-2:], mode="bilinear", align_corners=False) + lat
             top_down.append(p)
@@ -70,7 +70,7 @@ class FPNHead(nn.Module):
         size = top_down[0].shape[-2:]
         maps = [
             F.interpolate(smooth(p), size=size, mode="bilinear", align_corners=False) if i else smooth(p)
-            for i, (p, smooth) in enumerate(zip(top_down, self.smooth))
+            for i, (p, smooth) in enumerate(zip(top_down, self.smooth, strict=True))
         ]
         return self.classify(torch.cat(maps, 1))
 
