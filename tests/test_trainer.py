@@ -97,6 +97,11 @@ def test_init_from_starts_from_given_weights_and_records_earlier_stages(tmp_path
     assert sidecar["config"]["init_from"] == str(first.final_model)
     third = train(_config(tmp_path / "c", clean_folder, iters=1, init_from=second.final_model, **common))
     assert json.loads(third.sidecar.read_text())["total_iterations"] == 6  # stages chain
+    # an interrupted fine-tuning run, resumed, still knows the stages behind its initial weights
+    train(_config(tmp_path / "d", clean_folder, iters=1, init_from=first.final_model, **common))
+    resumed = train(_config(tmp_path / "d", clean_folder, iters=2, init_from=first.final_model, resume=True,
+                            **common))
+    assert json.loads(resumed.sidecar.read_text())["total_iterations"] == 5
     card = render_model_card({"prenet:test": third.sidecar}, {"prenet:test": ["cmd one", "cmd two", "cmd three"]},
                              "three photographs")
     assert "- iterations: 6 in 3 stage(s)" in card

@@ -215,8 +215,10 @@ def train(config: TrainConfig) -> TrainResult:
 
     start_iter, elapsed_before = 0, 0.0
     resuming = config.resume and ckpt_path.is_file()
+    history: list[dict[str, Any]] = []  # the stages behind init_from, kept in every checkpoint
     if config.init_from is not None and not resuming:
         load_initial_weights(model, Path(config.init_from))
+        history = _earlier_stages(Path(config.init_from))
     if resuming:
         state = load_checkpoint(ckpt_path)
         model.load_state_dict(state["model"])
@@ -224,6 +226,7 @@ def train(config: TrainConfig) -> TrainResult:
         schedule.load_state_dict(state["schedule"])
         _restore_rng(rng, state["rng"])
         start_iter, elapsed_before = int(state["iteration"]), float(state["elapsed_s"])
+        history = list(state.get("earlier_stages", []))
     log_handle, log = _open_log(log_path, start_iter if start_iter else None)
     backbones = dict(getattr(loss_fn, "backbones", {}))
 
@@ -238,6 +241,7 @@ def train(config: TrainConfig) -> TrainResult:
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "iteration": iteration, "elapsed_s": elapsed(), "rng": _rng_state(rng), "config": config.to_json(),
+            "earlier_stages": history,
         })
 
     def progress_fraction() -> float:
@@ -276,7 +280,6 @@ def train(config: TrainConfig) -> TrainResult:
             bar[0].stop()
 
     wall = elapsed()
-    history = _earlier_stages(config, resuming)
     final_path = Path(config.final_model) if config.final_model else out_dir / f"{config.model}_final.pt"
     sidecar = {
         "model": config.model,
@@ -301,18 +304,16 @@ def train(config: TrainConfig) -> TrainResult:
     return TrainResult(final_path, json_path, log_path, iteration, wall, {"loss": total, **terms}, val_psnr, backbones)
 
 
-def _earlier_stages(config: TrainConfig, resuming: bool) -> list[dict[str, Any]]:
-    """The training stages behind ``config.init_from``, oldest first, read from its JSON sidecar (if any).
+def _earlier_stages(init_from: Path) -> list[dict[str, Any]]:
+    """The training stages behind the weights ``init_from``, oldest first, read from its JSON sidecar (if any).
 
-    Each stage: iterations, wall_time_s, hardware, data, config, final_losses. Empty for a fresh start.
+    Each stage: iterations, wall_time_s, hardware, data, config, final_losses.
     """
-    if config.init_from is None or resuming:
-        return []
-    sidecar = Path(config.init_from).with_suffix(".json")
+    sidecar = init_from.with_suffix(".json")
     try:
         earlier = json.loads(sidecar.read_text())
     except (OSError, ValueError):
-        return [{"iterations": 0, "wall_time_s": 0.0, "weights": str(config.init_from),
+        return [{"iterations": 0, "wall_time_s": 0.0, "weights": str(init_from),
                  "note": "initial weights without a readable bench-train sidecar"}]
     stage = {key: earlier.get(key) for key in ("iterations", "wall_time_s", "hardware", "data", "config", "final_losses")}
     return [*earlier.get("earlier_stages", []), stage]
