@@ -18,8 +18,6 @@ def _train(model: str, **options) -> None:
 
     if (options["data"] is None) == (options["synth_from"] is None):
         raise BadInputError("bench train: give exactly one of --data (paired folder) or --synth-from (clean photos)")
-    if options["init_from"] is not None and not Path(options["init_from"]).is_file():
-        raise BadInputError(f"--init-from {options['init_from']}: file not found; pass a state dict saved by bench train")
     for flag in ("data", "synth_from", "val_dir"):
         path = options[flag]
         if path is not None and not Path(path).is_dir():

@@ -142,15 +142,11 @@ class DerainMethod:
 
     def load_state_dict(self, filename: str, *, strip_prefix: str = "module.") -> dict[str, torch.Tensor]:
         """Load a checkpoint safely (``weights_only=True``) and strip a DataParallel prefix."""
-        from bench.methods.checkpoints import read_torch_file
+        from bench.methods.checkpoints import read_torch_file, unwrap_state_dict
 
-        state = read_torch_file(self.weights_path(filename), f"method {self.spec}",
-                                "delete it and fetch it again (see `bench list methods`)")
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
-        if strip_prefix:
-            state = {(k[len(strip_prefix):] if k.startswith(strip_prefix) else k): v for k, v in state.items()}
-        return state
+        path, owner = self.weights_path(filename), f"method {self.spec}"
+        fix = "delete it and fetch it again (see `bench list methods`)"
+        return unwrap_state_dict(read_torch_file(path, owner, fix), path, owner, fix, strip_prefix=strip_prefix)
 
 
 class PrecomputedMethod(DerainMethod):

@@ -112,7 +112,6 @@ class SynthRainImages:
             raise BadInputError(f"rain preset {preset!r}: unknown {', '.join(unknown) or '(empty)'}; choose from "
                                 f"{', '.join(PRESETS)}, or several separated by commas (e.g. light,heavy)")
         self.images = [_downscale(read_image(p), max_side) for p in paths]
-        self.preset = preset
         kind = "preset" if len(self.presets) == 1 else "presets (one drawn per patch)"
         self.description = f"{len(paths)} clean photographs from {self.root}, synthetic rain {kind} {preset!r}"
 
@@ -130,6 +129,7 @@ class SynthRainImages:
         size = min(patch + 2 * SYNTH_MARGIN, h, w)
         top, left = _corner((h, w), size, rng)
         clean = image[top:top + size, left:left + size]
+        # a single preset draws no random number, so single-preset runs keep their random stream
         preset = self.presets[0] if len(self.presets) == 1 else self.presets[int(rng.integers(len(self.presets)))]
         rainy = synthesize_rain(clean, preset, rng)
         off = (size - patch) // 2

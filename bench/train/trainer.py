@@ -77,15 +77,12 @@ def build_loss(config: TrainConfig) -> nn.Module:
 
 def load_initial_weights(model: nn.Module, path: Path) -> None:
     """Load a plain state dict (``module.`` prefix stripped) into ``model`` strictly; BadInputError names the file."""
-    from bench.methods.checkpoints import read_torch_file
+    from bench.methods.checkpoints import read_torch_file, unwrap_state_dict
 
+    owner = "bench train --init-from"
     fix = "pass a state dict saved by `bench train` for the same network (see the JSON sidecar beside it)"
-    state = read_torch_file(path, "bench train --init-from", fix)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a training checkpoint: take its network weights
-    if not isinstance(state, dict):
-        raise BadInputError(f"bench train --init-from: {path} holds a {type(state).__name__}, not a state dict; {fix}")
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    # a training checkpoint ({"model": ...}) gives its network weights
+    state = unwrap_state_dict(read_torch_file(path, owner, fix), path, owner, fix, wrappers=("model",))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

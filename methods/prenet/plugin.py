@@ -20,7 +20,7 @@ from torch import nn
 
 from bench.errors import BadInputError, UnavailableError
 from bench.methods.api import DerainMethod, MethodInfo, Variant, WeightsFile
-from bench.methods.checkpoints import read_torch_file
+from bench.methods.checkpoints import read_torch_file, unwrap_state_dict
 from methods.prenet import networks as nets
 
 CODE_URL = "https://github.com/csdwren/PReNet"
@@ -82,15 +82,12 @@ def read_checkpoint(path: Path, spec: str) -> tuple[dict[str, torch.Tensor], dic
     """Read a checkpoint safely (``weights_only=True``): a plain state dict, or a dict with ``state_dict``
     and optional ``network`` (constructor keyword arguments). Strips a DataParallel ``module.`` prefix.
     """
-    obj = read_torch_file(path, f"method {spec}", "replace the file with a valid checkpoint")
+    owner, fix = f"method {spec}", "replace the file with a valid checkpoint"
+    obj = read_torch_file(path, owner, fix)
     kwargs: dict[str, Any] = {}
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         kwargs = dict(obj.get("network") or {})
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise BadInputError(f"method {spec}: checkpoint {path} holds a {type(obj).__name__}, not a state dict")
-    state = {k.removeprefix("module."): v for k, v in obj.items()}
-    return state, kwargs
+    return unwrap_state_dict(obj, path, owner, fix), kwargs
 
 
 class RecurrentNetMethod(DerainMethod):

@@ -17,6 +17,7 @@ from torch import nn
 
 from bench.errors import BadInputError
 from bench.methods.api import DerainMethod, MethodInfo, Variant, WeightsFile
+from bench.methods.checkpoints import read_torch_file, unwrap_state_dict
 from methods.rescan.network import RESCANNetwork
 
 CODE_URL = "https://github.com/XiaLiPKU/RESCAN"
@@ -42,16 +43,8 @@ def _brn_weights(log_folder: str, filename: str, sha256: str) -> WeightsFile:
 def read_rescan_checkpoint(path: Path, spec: str) -> dict[str, torch.Tensor]:
     """State dict of a RESCAN checkpoint: the official ``{'net': ..., 'clock': ..., 'opt': ...}`` or a plain
     state dict, read with ``weights_only=True``; a DataParallel ``module.`` prefix is removed."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise BadInputError(f"method {spec}: cannot read checkpoint {path}: {type(exc).__name__}: {exc}. "
-                            f"Delete it and fetch it again (see `bench list methods`).") from exc
-    if isinstance(obj, dict) and isinstance(obj.get("net"), dict):
-        obj = obj["net"]
-    if not isinstance(obj, dict):
-        raise BadInputError(f"method {spec}: checkpoint {path} holds a {type(obj).__name__}, not a state dict")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
+    owner, fix = f"method {spec}", "delete it and fetch it again (see `bench list methods`)"
+    return unwrap_state_dict(read_torch_file(path, owner, fix), path, owner, fix, wrappers=("net",))
 
 
 class RESCAN(DerainMethod):
