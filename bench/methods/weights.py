@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.errors import UnavailableError
-from bench.methods.api import DerainMethod, WeightsFile
+from bench.methods.api import DerainMethod, WeightsFile  # task models (bench.tasks.api) resolve the same way
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -39,7 +39,8 @@ def weights_hash(paths: dict[str, Path]) -> str:
 def _missing_message(method: DerainMethod, wf: WeightsFile, target: Path, why: str) -> str:
     source = f"download it from {wf.url}" if wf.url else "it has no direct download"
     extra = f" ({wf.how_to_get})" if wf.how_to_get else ""
-    return (f"method {method.spec}: weights file {wf.filename} {why}; {source}{extra} "
+    owner = getattr(method, "owner", f"method {method.spec}")
+    return (f"{owner}: weights file {wf.filename} {why}; {source}{extra} "
             f"and put it in {target.parent}/, or set BENCH_WEIGHTS_DIR / --weights-dir")
 
 
@@ -61,7 +62,8 @@ def download(url: str, target: Path, sha256: str | None, timeout: float = 30.0) 
 
 
 def resolve_weights(method: DerainMethod, weights_dir: Path, allow_download: bool = True) -> dict[str, Path]:
-    """Paths of every weights file ``method`` needs. Raises UnavailableError naming file, URL and folder."""
+    """Paths of every weights file ``method`` (a deraining method or a task model) needs.
+    Raises UnavailableError naming file, URL and folder."""
     resolved: dict[str, Path] = {}
     for wf in method.required_weights():
         target = weights_dir / (wf.folder or method.info.name) / wf.filename

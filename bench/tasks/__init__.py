@@ -1,0 +1,1 @@
+"""Downstream evaluation: task models (detectors, segmenters), labels and dataset-level metrics."""

@@ -1,0 +1,1 @@
+"""Built-in task models; each imports its framework lazily."""
