@@ -30,6 +30,8 @@ class Settings:
     profile: str = "matlab-y"
     download: bool = True
     efficiency_size: str = "481x321"  # WIDTHxHEIGHT of the efficiency measurement, or "off"
+    tasks: str = "auto"  # downstream tasks: auto (each labelled dataset's own task) | none | detection,segmentation
+    task_models: dict[str, str] = field(default_factory=dict)  # task -> task model spec ([tasks] in bench.toml)
     plugin_files: list[Path] = field(default_factory=list)
     precomputed: dict[str, Path] = field(default_factory=dict)
     config_file: Path | None = None
@@ -115,6 +117,8 @@ def load_settings(
         profile=str(run.get("profile", "matlab-y")),
         efficiency_size=str(run.get("efficiency_size", "481x321")),
         download=bool(run.get("download", True)) and os.environ.get("BENCH_NO_DOWNLOAD", "") not in ("1", "true"),
+        tasks=str(run.get("tasks", "auto")),
+        task_models={k: str(v) for k, v in raw.get("tasks", {}).items()},
         plugin_files=[resolve(p, ".") for p in raw.get("plugins", {}).get("files", [])],
         precomputed=precomputed,
         config_file=path,

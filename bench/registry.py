@@ -105,8 +105,8 @@ class Registry(Generic[T]):
 
 
 def load_plugin_file(path: str | Path) -> None:
-    """Import a local Python file; it registers itself by calling ``register_method`` etc. or by
-    defining ``DerainMethod`` subclasses, which are registered under their ``info.name``."""
+    """Import a local Python file; its ``DerainMethod`` and ``TaskModel`` subclasses are registered under
+    their ``info.name``."""
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise BadInputError(f"plugin file {path}: not found. Pass an existing .py file to --plugin.")
@@ -122,12 +122,13 @@ def load_plugin_file(path: str | Path) -> None:
         raise BadInputError(f"plugin file {path}: import failed: {type(exc).__name__}: {exc}") from exc
     from bench.methods.api import DerainMethod
     from bench.methods.registry import METHODS
+    from bench.tasks.api import TaskModel
+    from bench.tasks.registry import TASK_MODELS
 
     for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and issubclass(value, DerainMethod)
-            and value.__module__ == module_name
-            and getattr(value, "info", None) is not None
-        ):
+        if not (isinstance(value, type) and value.__module__ == module_name and getattr(value, "info", None) is not None):
+            continue
+        if issubclass(value, DerainMethod):
             METHODS.register(value.info.name, value, source=f"file:{path}")
+        elif issubclass(value, TaskModel):
+            TASK_MODELS.register(value.info.name, value, source=f"file:{path}")

@@ -44,6 +44,18 @@ def resolve_profiles(value: str) -> list[str]:
     return [get_profile(p).name for p in split_list(value)]
 
 
+def resolve_tasks(value: str, task_model_specs: list[str]) -> tuple[list[str] | None, dict[str, str]]:
+    """(tasks or None for auto, task -> task model spec); each --task-model is assigned to its own task."""
+    from bench.tasks.registry import create_task_model, parse_tasks
+
+    tasks = None if value.strip() == "auto" else parse_tasks(value)
+    chosen: dict[str, str] = {}
+    for spec in (s for item in task_model_specs for s in split_list(item)):
+        model = create_task_model(spec)  # unknown names and variants fail before any work
+        chosen[model.task] = spec
+    return tasks, chosen
+
+
 @friendly_errors
 def run_command(
     methods: Optional[str] = typer.Option(None, help="all | NAME[:VARIANT][,...] (default from bench.toml)"),
@@ -57,6 +69,10 @@ def run_command(
     plugin: Optional[list[Path]] = typer.Option(None, help="local plugin file(s) to load"),
     config: Optional[Path] = typer.Option(None, help="bench.toml to use"),
     efficiency_size: Optional[str] = typer.Option(None, help="WIDTHxHEIGHT for params/FLOPs/ms per image, or off"),
+    tasks: Optional[str] = typer.Option(None, help="downstream tasks: auto (labelled datasets) | none | detection,segmentation"),
+    task_model: Optional[list[str]] = typer.Option(None, help="task model spec(s), e.g. yolov5:yolov5n.pt (`bench list task-models`)"),
+    pseudo_labels: bool = typer.Option(False, "--pseudo-labels",
+                                       help="score tasks on paired sets without labels against the task model's output on clean targets"),
     no_progress: bool = typer.Option(False, "--no-progress", help="hide progress bars"),
 ) -> None:
     """Run methods over datasets and store per-image results (finished images are skipped on rerun)."""
@@ -69,9 +85,11 @@ def run_command(
     method_specs = resolve_method_specs(methods or settings.methods)
     dataset_specs = resolve_dataset_specs(datasets or settings.datasets, settings)
     profiles = resolve_profiles(profile or settings.profile)
+    task_list, task_models = resolve_tasks(tasks or settings.tasks, task_model or [])
     with ResultsStore(settings.results_db) as store:
         runner = Runner(settings, store, console=console, show_progress=not no_progress)
-        summary = runner.run(method_specs, dataset_specs, profiles, limit, command=" ".join(["bench", *sys.argv[1:]]))
+        summary = runner.run(method_specs, dataset_specs, profiles, limit, command=" ".join(["bench", *sys.argv[1:]]),
+                             tasks=task_list, task_models=task_models, pseudo_labels=pseudo_labels)
     console.print(f"[bold]done[/bold]: {summary.computed} image(s) measured, {summary.skipped} already finished, "
                   f"{summary.failed} failed; results in {settings.results_db}")
     if summary.unavailable:

@@ -12,6 +12,7 @@ from typing import Any
 from bench.config import Settings
 from bench.data.layouts import LAYOUT_HELP, LAYOUTS, LayoutMatch, Sample, detect_layout
 from bench.errors import BadInputError, UnavailableError, UnknownNameError
+from bench.tasks.annotations import LabelSpec
 
 CATEGORIES = ("synthetic-paired", "real-unpaired", "downstream")
 
@@ -29,14 +30,20 @@ class DatasetCard:
     paper: str = ""
     source_url: str = ""
     notes: str = ""
-    task: str = ""  # downstream: detection | segmentation
     fetch: dict[str, Any] = field(default_factory=dict)
     generator: dict[str, Any] = field(default_factory=dict)
+    labels: LabelSpec | None = None  # downstream reference labels ([labels])
+    derive: dict[str, Any] = field(default_factory=dict)  # built once from data under the data root ([derive])
     path: Path | None = None
 
     @property
     def paired(self) -> bool:
         return self.category in ("synthetic-paired", "downstream")
+
+    @property
+    def task(self) -> str:
+        """The downstream task its labels serve ("" without labels)."""
+        return self.labels.task if self.labels else ""
 
     @property
     def embedded(self) -> bool:
@@ -60,7 +67,9 @@ def read_card(path: Path) -> DatasetCard:
         name=raw["name"], title=raw["title"], category=raw["category"], expected_count=int(raw["expected_count"]),
         layouts=tuple(raw["layouts"]), folders=tuple(raw.get("folders", [raw["name"]])),
         paper=raw.get("paper", ""), source_url=raw.get("source_url", ""), notes=raw.get("notes", ""),
-        task=raw.get("task", ""), fetch=dict(raw.get("fetch", {})), generator=dict(raw.get("generator", {})), path=path,
+        fetch=dict(raw.get("fetch", {})), generator=dict(raw.get("generator", {})),
+        labels=LabelSpec.from_card(raw["labels"], path) if "labels" in raw else None,
+        derive=dict(raw.get("derive", {})), path=path,
     )
 
 
@@ -127,6 +136,10 @@ def dataset_root(card: DatasetCard, settings: Settings) -> Path:
         from bench.data.embedded import ensure_embedded
 
         return ensure_embedded(card, settings.cache_dir)
+    if card.derive:
+        from bench.data.build import ensure_derived
+
+        return ensure_derived(card, settings)
     for folder in card.folders:
         if (settings.data_root / folder).is_dir():
             return settings.data_root / folder
@@ -154,6 +167,10 @@ def availability(card: DatasetCard, settings: Settings) -> str | None:
     """None when the dataset can be opened, else the reason (cheap: embedded sets count as available)."""
     if card.embedded:
         return None
+    if card.derive:
+        source = settings.data_root / card.derive["from"]
+        return None if source.is_dir() else (f"{card.name}: built from {source}, which was not found; "
+                                             f"{card.fetch.get('how_to_get', '')}".rstrip("; "))
     try:
         root = dataset_root(card, settings)
     except UnavailableError as exc:

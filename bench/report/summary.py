@@ -9,6 +9,7 @@ import pandas as pd
 
 from bench.results.store import ANY, ResultsStore
 from bench.stats.bootstrap import bootstrap_mean_ci
+from bench.tasks.dataset_figures import downstream_summary
 
 SUMMARY_COLUMNS = ["method", "dataset", "metric", "profile", "n", "mean", "ci_low", "ci_high"]
 
@@ -22,6 +23,9 @@ class StoreSnapshot:
     failures: pd.DataFrame
     unavailable: pd.DataFrame
     runs: pd.DataFrame
+    task_results: pd.DataFrame  # per-image downstream records, with a "spec" column
+    task_references: pd.DataFrame
+    task_setups: pd.DataFrame  # task model, label spaces and mapping per (dataset, task model, reference)
 
 
 def read_snapshot(store: ResultsStore, methods: list[str] | None = None,
@@ -39,7 +43,12 @@ def read_snapshot(store: ResultsStore, methods: list[str] | None = None,
                                    on=["method", "variant", "weights_hash"], how="inner")
     if datasets:
         fails = fails[fails["dataset"].isin(datasets)]
-    return StoreSnapshot(res, meth, fails, store.unavailable(), store.runs())
+    tasks = store.task_results().merge(meth[["method", "variant", "weights_hash", "spec"]],
+                                       on=["method", "variant", "weights_hash"], how="inner")
+    if datasets:
+        tasks = tasks[tasks["dataset"].isin(datasets)]
+    return StoreSnapshot(res, meth, fails, store.unavailable(), store.runs(), tasks, store.task_references(),
+                         store.task_setups())
 
 
 def summarise(snapshot: StoreSnapshot) -> pd.DataFrame:
@@ -51,4 +60,5 @@ def summarise(snapshot: StoreSnapshot) -> pd.DataFrame:
         low, high = bootstrap_mean_ci(finite)
         mean = float(finite.mean()) if finite.size else float("nan")
         rows.append((spec, dataset, metric, profile, int(values.size), mean, low, high))
+    rows += downstream_summary(snapshot.task_results, snapshot.task_references, snapshot.task_setups)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -22,10 +22,10 @@ NO_REFERENCE = ("unique", "brisque", "niqe", "piqe")
 DOWNSTREAM = ("map", "map50", "miou", "mpa")
 EFFICIENCY = ("params", "flops", "ms_per_image")
 LABELS = {"psnr": "PSNR", "ssim": "SSIM", "unique": "UNIQUE", "brisque": "BRISQUE", "niqe": "NIQE", "piqe": "PIQE",
-          "map": "mAP", "map50": "mAP@.5", "miou": "mIoU", "mpa": "mPA", "params": "Params (M)", "flops": "GFLOPs",
+          "map": "mAP (%)", "map50": "mAP@.5 (%)", "miou": "mIoU (%)", "mpa": "mPA (%)", "params": "Params (M)", "flops": "GFLOPs",
           "ms_per_image": "ms/image", "time_ms": "ms/image (as run)", "peak_memory_mb": "Peak memory (MB)"}
-SCALE = {"params": 1e-6}  # shown in millions
-DECIMALS = {"params": 3}
+SCALE = {"params": 1e-6, **{m: 100.0 for m in DOWNSTREAM}}  # params in millions, downstream figures in %
+DECIMALS = {"params": 3, **{m: 1 for m in DOWNSTREAM}}
 DAGGER_NOTE = (f"† best not significantly better than the second (two-sided paired Wilcoxon signed-rank test on "
                f"per-image differences, p ≥ {ALPHA}).")
 
@@ -160,12 +160,15 @@ def method_order(snapshot: StoreSnapshot, specs: list[str]) -> list[str]:
     order = snapshot.methods.sort_values("created")["spec"].tolist()
     ordered = [s for s in order if s in specs] + sorted(s for s in specs if s not in order)
     reference = _reference_specs(snapshot)
-    return sorted(ordered, key=lambda s: (0 if s in reference else 1, ordered.index(s)))
+    upper = set(snapshot.methods[snapshot.methods["kind"] == "reference"]["spec"])  # GT closes the table
+    return sorted(ordered, key=lambda s: (2 if s in upper else 0 if s in reference else 1, ordered.index(s)))
 
 
 def _reference_specs(snapshot: StoreSnapshot) -> set[str]:
+    """Rows shown but not ranked: the rainy input and the clean target (GT) of downstream tables."""
     meth = snapshot.methods
-    return set(meth[meth["kind"] == "identity"]["spec"]) | {s for s in meth["spec"] if s.split(":")[0] == "rainy"}
+    return (set(meth[meth["kind"].isin(["identity", "reference"])]["spec"])
+            | {s for s in meth["spec"] if s.split(":")[0] == "rainy"})
 
 
 def method_labels(snapshot: StoreSnapshot) -> dict[str, str]:
@@ -288,15 +291,7 @@ def build_tables(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str) -
         if note:
             nr.notes.append(note)
         tables.append(nr)
-    ds_metrics = [m for m in DOWNSTREAM if (summary["metric"] == m).any()]
-    if ds_metrics:
-        ds_sets = [d for d in datasets if ((summary["dataset"] == d) & summary["metric"].isin(ds_metrics)).any()]
-        ds_profiles = set(summary[summary["metric"].isin(ds_metrics)]["profile"])
-        ds = build_table(snapshot, summary, "downstream", "Downstream tasks on derained images",
-                         "Detection (mAP, mAP@.5) and segmentation (mIoU, mPA); higher is better.",
-                         _columns(summary, ds_metrics, ds_sets, ds_profiles))
-        if ds:
-            tables.append(ds)
+    tables += downstream_tables(snapshot, summary, datasets)
     for device in sorted(set(summary[summary["dataset"] == ANY]["profile"])):
         eff = build_table(snapshot, summary, "efficiency", f"Efficiency ({device})",
                           f"Parameters (millions), GFLOPs (torch FlopCounterMode, 2 per multiply-add) and median "
@@ -306,3 +301,45 @@ def build_tables(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str) -
         if eff:
             tables.append(eff)
     return tables
+
+
+TASK_METRICS = {"detection": ("map", "map50"), "segmentation": ("miou", "mpa")}
+
+
+def downstream_tables(snapshot: StoreSnapshot, summary: pd.DataFrame, datasets: list[str]) -> list[Table]:
+    """One Table-5-style table per (dataset, task model, reference): Rainy, each method, GT (not ranked)."""
+    tables = []
+    setups = snapshot.task_setups
+    for dataset in datasets:
+        here = summary[(summary["dataset"] == dataset) & summary["metric"].isin(DOWNSTREAM)]
+        for profile in sorted(set(here["profile"])):
+            metrics = [m for m in DOWNSTREAM if ((here["profile"] == profile) & (here["metric"] == m)).any()]
+            task = "detection" if metrics[0] in TASK_METRICS["detection"] else "segmentation"
+            spec, _, pseudo = profile.partition("+")
+            setup = setups[(setups["dataset"] == dataset) & (setups["spec"] == spec)
+                           & (setups["reference"] == ("pseudo" if pseudo else "labels"))]
+            setup = setup.iloc[-1] if len(setup) else None
+            n = int(here[here["profile"] == profile]["n"].max())
+            columns = [Column(dataset, m, profile, dataset, LABELS[m], True) for m in metrics]
+            table = build_table(snapshot, summary, "downstream", f"{task.capitalize()} on {dataset} ({spec})",
+                                _downstream_caption(task, spec, setup, bool(pseudo), n), columns)
+            if table:
+                tables.append(table)
+    return tables
+
+
+def _downstream_caption(task: str, spec: str, setup, pseudo: bool, n: int) -> str:
+    label_space = setup["label_space"] if setup is not None else "?"
+    model = f"{setup['label']} ({setup['paper']})" if setup is not None and setup["paper"] else spec
+    if task == "detection":
+        what = "COCO box mAP@[.5:.95] and mAP@.5 (faster-coco-eval, up to 100 detections per image)"
+    else:
+        what = "mIoU and mPA (mean per-class pixel accuracy) from the dataset-level confusion matrix, void ignored"
+    parts = [f"{what}, in %, over up to {n} images; task model {spec}: {model}; labels {label_space}"]
+    if setup is not None and setup["mapping"]:
+        parts.append(f"predictions mapped {setup['mapping']}")
+    if pseudo:
+        parts.append("reference: the task model's own predictions on the clean targets (pseudo-labels, no human "
+                     "labels), so GT is near 100 by construction")
+    parts.append("Rainy (the input) and GT (the clean target) are shown, not ranked; best bold, second underlined")
+    return "; ".join(parts) + "."

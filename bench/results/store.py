@@ -42,10 +42,38 @@ CREATE TABLE IF NOT EXISTS methods (
     paper TEXT, note TEXT, weights TEXT, run_id TEXT, created REAL,
     PRIMARY KEY (method, variant, weights_hash)
 );
+CREATE TABLE IF NOT EXISTS task_results (
+    method TEXT NOT NULL, variant TEXT NOT NULL, weights_hash TEXT NOT NULL, dataset TEXT NOT NULL,
+    image_id TEXT NOT NULL, task_model TEXT NOT NULL, reference TEXT NOT NULL, payload TEXT,
+    run_id TEXT, created REAL,
+    PRIMARY KEY (method, variant, weights_hash, dataset, image_id, task_model, reference)
+);
+CREATE TABLE IF NOT EXISTS task_references (
+    dataset TEXT NOT NULL, image_id TEXT NOT NULL, task_model TEXT NOT NULL, reference TEXT NOT NULL,
+    payload TEXT, created REAL,
+    PRIMARY KEY (dataset, image_id, task_model, reference)
+);
+CREATE TABLE IF NOT EXISTS task_setups (
+    dataset TEXT NOT NULL, task_model TEXT NOT NULL, reference TEXT NOT NULL, task TEXT, spec TEXT, label TEXT,
+    model_label_space TEXT, label_space TEXT, mapping TEXT, paper TEXT, preprocessing TEXT, created REAL,
+    PRIMARY KEY (dataset, task_model, reference)
+);
 """
 
 ANY = "*"  # dataset / image_id of method-level figures (efficiency)
 NO_PROFILE = "-"  # profile of figures that no profile affects
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One image's downstream record: what ``task_model`` (``spec@hash``) found, against ``reference``
+    (``labels`` or ``pseudo``). payload: detections or a confusion matrix (JSON-able); reference_payload:
+    the reference boxes to keep with it (detection), else None."""
+
+    task_model: str
+    reference: str
+    payload: dict
+    reference_payload: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -126,15 +154,37 @@ class ResultsStore:
             out.setdefault(image_id, set()).add((metric, profile))
         return out
 
-    def put_image(self, key: ResultKey, image_id: str, values: Iterable[tuple[str, str, float, str]], run_id: str) -> None:
-        """Store one image's figures, (metric, profile, value, implementation), in one transaction,
-        and clear an earlier failure of that image."""
+    def done_task_images(self, key: ResultKey) -> dict[str, set[tuple[str, str]]]:
+        """image_id -> stored (task_model, reference) pairs, for one method/dataset (one query)."""
+        out: dict[str, set[tuple[str, str]]] = {}
+        rows = self.db.execute(
+            "SELECT image_id, task_model, reference FROM task_results WHERE method=? AND variant=? AND weights_hash=? "
+            "AND dataset=?", (key.method, key.variant, key.weights_hash, key.dataset))
+        for image_id, task_model, reference in rows:
+            out.setdefault(image_id, set()).add((task_model, reference))
+        return out
+
+    def put_image(self, key: ResultKey, image_id: str, values: Iterable[tuple[str, str, float, str]], run_id: str,
+                  task_records: Iterable[TaskRecord] = ()) -> None:
+        """Store one image's figures, (metric, profile, value, implementation), and its downstream records in
+        one transaction, and clear an earlier failure of that image."""
         now = time.time()
+        records = list(task_records)
         with self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [(key.method, key.variant, key.weights_hash, key.dataset, image_id, m, p, v, impl, run_id, now)
                  for m, p, v, impl in values],
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO task_results VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(key.method, key.variant, key.weights_hash, key.dataset, image_id, r.task_model, r.reference,
+                  json.dumps(r.payload), run_id, now) for r in records],
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO task_references VALUES (?,?,?,?,?,?)",
+                [(key.dataset, image_id, r.task_model, r.reference, json.dumps(r.reference_payload), now)
+                 for r in records if r.reference_payload is not None],
             )
             self.db.execute(
                 "DELETE FROM failures WHERE method=? AND variant=? AND weights_hash=? AND dataset=? AND image_id=?",
@@ -160,6 +210,18 @@ class ResultsStore:
         with self.db:
             self.db.execute("DELETE FROM unavailable WHERE method=? AND variant=? AND dataset=?", (method, variant, dataset))
 
+    def record_task_setup(self, dataset: str, task_model: str, reference: str, **fields: str) -> None:
+        """What a downstream figure means: task model, label spaces and mapping (for table captions)."""
+        cols = ("task", "spec", "label", "model_label_space", "label_space", "mapping", "paper", "preprocessing")
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO task_setups VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (dataset, task_model, reference, *(fields.get(c, "") for c in cols), time.time()))
+
+    def task_reference(self, dataset: str, image_id: str, task_model: str, reference: str) -> dict | None:
+        row = self.db.execute("SELECT payload FROM task_references WHERE dataset=? AND image_id=? AND task_model=? "
+                              "AND reference=?", (dataset, image_id, task_model, reference)).fetchone()
+        return json.loads(row[0]) if row else None
+
     # reading --------------------------------------------------------------------------------------
     def results(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM results", self.db)
@@ -172,3 +234,12 @@ class ResultsStore:
 
     def methods(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM methods", self.db)
+
+    def task_results(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM task_results", self.db)
+
+    def task_references(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM task_references", self.db)
+
+    def task_setups(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM task_setups", self.db)

@@ -22,7 +22,8 @@ from bench.methods.registry import create_method
 from bench.methods.weights import resolve_weights, weights_hash
 from bench.metrics.profiles import compute_full_reference, quantise_output
 from bench.metrics.registry import NO_REFERENCE_METRICS, no_reference_metric
-from bench.results.store import ANY, NO_PROFILE, ResultKey, ResultsStore
+from bench.results.store import ANY, NO_PROFILE, ResultKey, ResultsStore, TaskRecord
+from bench.runner.downstream import DownstreamJob, TaskFailure, plan_downstream
 from bench.runner.provenance import provenance
 from bench.runner.tiling import tiled_apply
 
@@ -53,6 +54,9 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.stack([np.asarray(c) for c in channels], axis=-1), 0, 1).astype(np.float32)
 
 
+GT_METHOD = "gt"  # the row of task models run on the clean targets
+
+
 class ImageFailure(Exception):
     """One image could not be measured: stage, file and reason go to the store."""
 
@@ -74,15 +78,28 @@ class Runner:
         if settings.threads > 0:
             torch.set_num_threads(settings.threads)
         self._nr_metrics: list | None = None
+        self.jobs: dict[str, list[DownstreamJob]] = {}  # dataset name -> downstream jobs of this run
 
     # ------------------------------------------------------------------------------------------------
     def run(self, method_specs: list[str], dataset_specs: list[str], profiles: list[str],
-            limit: int | None = None, command: str = "bench run") -> RunSummary:
+            limit: int | None = None, command: str = "bench run", tasks: list[str] | None = None,
+            task_models: dict[str, str] | None = None, pseudo_labels: bool = False) -> RunSummary:
+        """tasks: downstream tasks to score (None: each labelled dataset's own task; []: none);
+        task_models: task -> task model spec (else bench.toml, else the defaults); pseudo_labels: datasets
+        without labels for a task are scored against the task model's output on their clean targets."""
         summary = RunSummary(run_id=time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
         self.store.start_run(summary.run_id, provenance(self.settings, str(self.device), command))
         status = "interrupted"
         try:
             datasets = self._open_datasets(dataset_specs, summary)
+            if tasks is None or tasks:
+                self.jobs = plan_downstream(
+                    datasets, tasks, {**self.settings.task_models, **(task_models or {})}, pseudo_labels, self.store,
+                    self.settings.outputs_dir / "references", self.device, self.settings.weights_dir,
+                    self.settings.download, summary.run_id, summary.unavailable)
+                for dataset in datasets:
+                    if dataset.name in self.jobs:
+                        self._run_reference_row(dataset, limit, summary)
             for spec in method_specs:
                 self._run_method(spec, datasets, profiles, limit, summary)
             status = "finished"
@@ -180,7 +197,10 @@ class Runner:
                                        summary.run_id)
             return
         done = self.store.done_images(key)
-        todo = [s for s in samples if not self._needed(dataset, s, profiles) <= done.get(s.image_id, set())]
+        jobs = self.jobs.get(dataset.name, [])
+        done_tasks = self.store.done_task_images(key) if jobs else {}
+        todo = [s for s in samples if not self._needed(dataset, s, profiles) <= done.get(s.image_id, set())
+                or not {j.key for j in jobs} <= done_tasks.get(s.image_id, set())]
         summary.skipped += len(samples) - len(todo)
         if not todo:
             return
@@ -188,8 +208,8 @@ class Runner:
             task = progress.add_task(f"{method.spec} on {dataset.name}", total=len(todo))
             for sample in todo:
                 try:
-                    values = self._measure(method, key, dataset, sample, profiles, ensure_loaded)
-                    self.store.put_image(key, sample.image_id, values, summary.run_id)
+                    values, records = self._measure(method, key, dataset, sample, profiles, ensure_loaded)
+                    self.store.put_image(key, sample.image_id, values, summary.run_id, records)
                     summary.computed += 1
                 except ImageFailure as exc:
                     self.store.put_failure(key, sample.image_id, exc.stage, exc.file, exc.reason, summary.run_id)
@@ -215,7 +235,7 @@ class Runner:
         return _resize(image, resize) if resize else image
 
     def _measure(self, method: DerainMethod, key: ResultKey, dataset: Dataset, sample: Sample,
-                 profiles: list[str], ensure_loaded) -> list[tuple[str, str, float, str]]:
+                 profiles: list[str], ensure_loaded) -> tuple[list[tuple[str, str, float, str]], list[TaskRecord]]:
         resize = dataset.spec.resize
         values: list[tuple[str, str, float, str]] = []
         target = None
@@ -257,7 +277,49 @@ class Runner:
                     values.append((metric.info.name, NO_PROFILE, float(metric.score(image8)), metric.implementation))
                 except Exception as exc:  # a metric failing on one image must not stop the run
                     raise ImageFailure("metric", sample.input, f"{metric.info.name}: {type(exc).__name__}: {exc}") from exc
-        return values
+        output = (output16.astype(np.float32) / 65535.0) if dataset.name in self.jobs else None
+        return values, self._task_records(dataset, sample, output, target)
+
+    def _task_records(self, dataset: Dataset, sample: Sample, image: np.ndarray | None,
+                      target: np.ndarray | None) -> list[TaskRecord]:
+        """Downstream records of one evaluated image (rainy input, a method's output or the clean target)."""
+        records = []
+        for job in self.jobs.get(dataset.name, []):
+            try:
+                records.append(job.record(image, sample, target))
+            except TaskFailure as exc:
+                raise ImageFailure(exc.stage, exc.file, exc.reason) from exc
+        return records
+
+    def _run_reference_row(self, dataset: Dataset, limit: int | None, summary: RunSummary) -> None:
+        """The GT row: task models on the clean targets (not ranked; the upper bound a deraining method aims at)."""
+        if not dataset.card.paired:
+            return
+        key = ResultKey(GT_METHOD, "default", "none", dataset.name)
+        self.store.record_method(GT_METHOD, "default", "none", spec=GT_METHOD, label="GT (clean target)",
+                                 kind="reference", paper="", note="task models on the clean target", weights={},
+                                 run_id=summary.run_id)
+        samples = dataset.samples[:limit] if limit else dataset.samples
+        wanted = {j.key for j in self.jobs[dataset.name]}
+        done = self.store.done_task_images(key)
+        todo = [s for s in samples if not wanted <= done.get(s.image_id, set())]
+        if not todo:
+            return
+        with self._progress() as progress:
+            task = progress.add_task(f"GT (clean) on {dataset.name}", total=len(todo))
+            for sample in todo:
+                try:
+                    if sample.target is None:
+                        raise ImageFailure("pair", sample.missing_target or sample.input,
+                                           "missing target (ground truth) for this input; add it or remove the input")
+                    target = self._read("target", sample.target, dataset.spec.resize)
+                    self.store.put_image(key, sample.image_id, [], summary.run_id,
+                                         self._task_records(dataset, sample, target, target))
+                except ImageFailure as exc:
+                    self.store.put_failure(key, sample.image_id, exc.stage, exc.file, exc.reason, summary.run_id)
+                    summary.failed += 1
+                    progress.console.print(f"[yellow]GT / {dataset.name} / {sample.image_id}:[/yellow] {exc.file}: {exc.reason}")
+                progress.advance(task)
 
     def _derain(self, method: DerainMethod, rainy: np.ndarray, sample: Sample, ensure_loaded) -> tuple[np.ndarray, float]:
         try:
