@@ -35,9 +35,23 @@ def shared_weights(shared_data: Path) -> Path:
 
 # Downstream fixtures: coloured rectangles on grey, a colour-matching toy detector and segmenter ---------
 TOY_TASK_MODELS = '''
+import os, time
 import numpy as np
+import torch
 from scipy import ndimage
+from bench.methods.api import DerainMethod, MethodInfo
 from bench.tasks.api import Detections, TaskModel, TaskModelInfo
+
+
+class Median(DerainMethod):
+    """A 5x5 median filter (removes thin streaks), sleeping TOY_DELAY seconds per image."""
+    info = MethodInfo(name="median", paper="test", year=None, kind="classical")
+
+    def derain(self, batch):
+        time.sleep(float(os.environ.get("TOY_DELAY", "0")))
+        padded = torch.nn.functional.pad(batch, (2, 2, 2, 2), mode="replicate")
+        patches = padded.unfold(2, 5, 1).unfold(3, 5, 1)
+        return patches.reshape(*patches.shape[:4], 25).median(dim=-1).values
 
 # red, green, blue rectangles: COCO person (0), bicycle (1), car (2); Cityscapes person (11), vegetation (8), car (13)
 COLOURS = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9]])

@@ -86,6 +86,37 @@ def _metrics_table() -> Table:
     return table
 
 
+def _task_models_table(settings) -> Table:
+    from bench.methods.weights import resolve_weights
+    from bench.tasks.registry import TASK_MODELS, task_model_class
+
+    table = _table("Task models (downstream detection and segmentation)", "task model", "task", "labels", "paper",
+                   "availability")
+    for name in TASK_MODELS.names():
+        try:
+            cls = task_model_class(name)
+        except BadInputError as exc:
+            table.add_row(name, "?", "", "", f"[red]broken: {exc}[/red]")
+            continue
+        variants = list(cls.info.variants) if not cls.info.open_variants else [cls.info.default_variant]
+        for variant in variants:
+            spec = name if variant == cls.info.default_variant and not cls.info.open_variants else f"{name}:{variant}"
+            try:
+                model = cls(variant)
+                reason = model.unavailable_reason()
+                if reason is None:
+                    resolve_weights(model, settings.weights_dir, allow_download=False)
+                status = f"[yellow]{reason}[/yellow]" if reason else "[green]available[/green]"
+            except BenchError as exc:
+                status = f"[yellow]{exc}[/yellow]"
+            except Exception as exc:  # a plugin that breaks while being listed
+                status = f"[red]plugin error: {type(exc).__name__}: {exc}[/red]"
+            if cls.info.open_variants:
+                status += f" (any {name}:<weights>; e.g. {spec})"
+            table.add_row(spec, cls.info.task, cls.info.label_space, cls.info.paper, status)
+    return table
+
+
 def _profiles_table() -> Table:
     from bench.metrics.profiles import DEFAULT_PROFILE, PROFILES
 
@@ -97,16 +128,17 @@ def _profiles_table() -> Table:
 
 @friendly_errors
 def list_command(
-    what: str = typer.Argument(..., help="methods | datasets | metrics | profiles"),
+    what: str = typer.Argument(..., help="methods | datasets | metrics | profiles | task-models"),
     config: Optional[Path] = typer.Option(None, help="bench.toml to use"),
     data_root: Optional[Path] = typer.Option(None, help="folder holding the datasets (else BENCH_DATA_ROOT, bench.toml)"),
     weights_dir: Optional[Path] = typer.Option(None, help="weights folder (else BENCH_WEIGHTS_DIR, bench.toml)"),
     plugin: Optional[list[Path]] = typer.Option(None, help="local plugin file(s) to load"),
 ) -> None:
-    """List methods, datasets, metrics or profiles with their availability."""
+    """List methods, datasets, metrics, profiles or task models with their availability."""
     settings = settings_from(config, data_root, weights_dir, plugins=plugin)
     builders = {"methods": lambda: _methods_table(settings), "datasets": lambda: _datasets_table(settings),
-                "metrics": _metrics_table, "profiles": _profiles_table}
+                "metrics": _metrics_table, "profiles": _profiles_table,
+                "task-models": lambda: _task_models_table(settings)}
     if what not in builders:
         raise BadInputError(f"bench list {what}: choose one of {', '.join(builders)}")
     out.print(builders[what]())

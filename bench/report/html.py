@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
+from bench.report.downstream_pictures import build_downstream_grids
 from bench.report.figures import per_image_boxplot, quality_cost_scatter
 from bench.report.grid import Grid, GridOptions, build_grid, data_settings
 from bench.report.summary import StoreSnapshot, summarise
@@ -96,7 +97,12 @@ def render_html(context: dict, snapshot: StoreSnapshot, store: ResultsStore, set
     tables: list[Table] = context["tables"]
     scatters, boxes = _figures(snapshot, tables, context["profile"]) if len(snapshot.results) else ([], [])
     grids, grid_notes = _grids(snapshot, store, tables, context["profile"], settings, grid or GridOptions())
+    ds_grids, ds_notes = build_downstream_grids(
+        snapshot, store.path.parent / "outputs", data_settings(settings, snapshot), method_order(
+            snapshot, sorted(set(snapshot.task_results["spec"]))) if len(snapshot.task_results) else [],
+        method_labels(snapshot))
     env = environment(autoescape=True)
     env.globals["html_cell"] = html_cell
     return env.get_template("report.html.j2").render(
-        **context, css=Markup(_CSS.read_text()), scatters=scatters, boxes=boxes, grids=grids, grid_notes=grid_notes)
+        **context, css=Markup(_CSS.read_text()), scatters=scatters, boxes=boxes, grids=grids, grid_notes=grid_notes,
+        ds_grids=ds_grids, ds_notes=ds_notes)

@@ -78,8 +78,8 @@ class DownstreamJob:
             self.labels = None
             self.space = label_space(model.info.label_space)
         self.mapping: LabelMapping = require_mapping(model.info.label_space, self.space.name, model.owner)
-        safe_id = re.sub(r"[^\w.@-]+", "_", loaded.model_id)
-        self.references_dir = references_dir / safe_id / dataset.name
+        self.safe_id = re.sub(r"[^\w.@-]+", "_", loaded.model_id)
+        self.references_dir = references_dir / self.safe_id / dataset.name
 
     @property
     def key(self) -> tuple[str, str]:
@@ -102,8 +102,14 @@ class DownstreamJob:
         except Exception as exc:
             raise TaskFailure("task-model", file, f"{self.loaded.model.spec} raised {type(exc).__name__}: {exc}") from exc
 
-    def record(self, image: np.ndarray, sample: Sample, target: np.ndarray | None) -> TaskRecord:
-        """The record of ``image`` (float32 HxWx3 RGB in [0,1], the evaluated image at the dataset's size)."""
+    def prediction_path(self, image_folder: Path, image_id: str) -> Path:
+        """Where a segmentation prediction of an image stored in ``image_folder`` is kept (for report pictures)."""
+        return image_folder / "predictions" / f"{self.safe_id}-{self.reference}" / f"{image_id}.png"
+
+    def record(self, image: np.ndarray, sample: Sample, target: np.ndarray | None,
+               image_folder: Path | None = None) -> TaskRecord:
+        """The record of ``image`` (float32 HxWx3 RGB in [0,1], the evaluated image at the dataset's size).
+        A segmentation prediction (mapped to the reference's classes) is also written under ``image_folder``."""
         frame = self._frame(sample, image)
         reference, reference_payload = self._reference(sample, target, frame)
         prediction = self.predict(image, sample.input)
@@ -118,6 +124,8 @@ class DownstreamJob:
                               f"expected an HxW label map")
         mapped = self.mapping.apply(_resize_nearest(labels.astype(np.int64), *frame))
         matrix = confusion_matrix(reference, mapped, self.space.num_classes, self.space.ignore_index)
+        if image_folder is not None:
+            _write_label_png(self.prediction_path(image_folder, sample.image_id), mapped)
         return TaskRecord(*self.key, {"confusion": matrix.tolist()}, None)
 
     def _frame(self, sample: Sample, image: np.ndarray) -> tuple[int, int]:
@@ -164,11 +172,18 @@ class DownstreamJob:
         labels = np.asarray(self.predict(target, sample.target)).astype(np.int64)
         labels = np.where((labels >= 0) & (labels < self.space.num_classes), labels,
                           self.space.ignore_index if self.space.ignore_index is not None else 255)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-        Image.fromarray(labels.astype(np.uint8)).save(tmp)
-        os.replace(tmp, path)
+        _write_label_png(path, labels)
         return labels
+
+
+def _write_label_png(path: Path, labels: np.ndarray) -> None:
+    """uint8 label map, written atomically."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
+    Image.fromarray(np.clip(labels, 0, 255).astype(np.uint8)).save(tmp)
+    os.replace(tmp, path)
 
 
 def plan_downstream(datasets: list[Dataset], tasks: list[str] | None, task_model_specs: dict[str, str],

@@ -278,15 +278,15 @@ class Runner:
                 except Exception as exc:  # a metric failing on one image must not stop the run
                     raise ImageFailure("metric", sample.input, f"{metric.info.name}: {type(exc).__name__}: {exc}") from exc
         output = (output16.astype(np.float32) / 65535.0) if dataset.name in self.jobs else None
-        return values, self._task_records(dataset, sample, output, target)
+        return values, self._task_records(dataset, sample, output, target, out_path.parent)
 
     def _task_records(self, dataset: Dataset, sample: Sample, image: np.ndarray | None,
-                      target: np.ndarray | None) -> list[TaskRecord]:
+                      target: np.ndarray | None, image_folder: Path) -> list[TaskRecord]:
         """Downstream records of one evaluated image (rainy input, a method's output or the clean target)."""
         records = []
         for job in self.jobs.get(dataset.name, []):
             try:
-                records.append(job.record(image, sample, target))
+                records.append(job.record(image, sample, target, image_folder))
             except TaskFailure as exc:
                 raise ImageFailure(exc.stage, exc.file, exc.reason) from exc
         return records
@@ -313,8 +313,9 @@ class Runner:
                         raise ImageFailure("pair", sample.missing_target or sample.input,
                                            "missing target (ground truth) for this input; add it or remove the input")
                     target = self._read("target", sample.target, dataset.spec.resize)
+                    folder = self.output_path(key, sample.image_id).parent
                     self.store.put_image(key, sample.image_id, [], summary.run_id,
-                                         self._task_records(dataset, sample, target, target))
+                                         self._task_records(dataset, sample, target, target, folder))
                 except ImageFailure as exc:
                     self.store.put_failure(key, sample.image_id, exc.stage, exc.file, exc.reason, summary.run_id)
                     summary.failed += 1
