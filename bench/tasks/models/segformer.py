@@ -38,13 +38,13 @@ import torch
 
 from bench.errors import BadInputError, UnavailableError
 from bench.tasks.api import TaskModel, TaskModelInfo, Variant
+from bench.tasks.label_spaces import label_space
 from bench.tasks.models.espnet.plugin import labels_from_logits
 
 DEFAULT_HUB_ID = "nvidia/segformer-b0-finetuned-cityscapes-1024-1024"
 
-#: the 19 Cityscapes train ids 0..18, in order (label space ``cityscapes-19``)
-CITYSCAPES_19 = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
-                 "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
+#: the 19 Cityscapes train ids 0..18, in order (label space ``cityscapes-19``, declared in bench/tasks/label_spaces.toml)
+CITYSCAPES_19: tuple[str, ...] = label_space("cityscapes-19").names
 VOID_NAMES = frozenset({"void", "ignore", "unlabeled", "unlabelled"})
 
 _TRUE = ("1", "on", "yes", "true")
@@ -183,7 +183,8 @@ class SegFormer(TaskModel):
         folder = self.folder
         if folder is not None:
             if not folder.is_dir():
-                return f"{self.owner}: folder {folder} not found; give a folder written by save_pretrained, or a hub id"
+                return (f"{self.owner}: folder {self.variant} ({folder.resolve()}) not found; "
+                        f"give a folder written by save_pretrained, or a hub id")
             if not (folder / "config.json").is_file():
                 return (f"{self.owner}: {folder} has no config.json, so it is not a save_pretrained folder; "
                         f"write it with model.save_pretrained({str(folder)!r})")
