@@ -45,6 +45,12 @@ def test_downstream_tables_have_rainy_methods_and_gt(downstream_project):
     assert "| GT (clean target) |" in md and "| Rainy |" in md and "Cityscapes-19 to CamVid-11" in md
     table = md.split("## Segmentation on toyseg")[1].split("##")[0]
     assert table.index("| Rainy |") < table.index("| median |") < table.index("| GT (clean target) |")
+    html_path = config.parent / "report.html"
+    done = bench(config, "report", "--format", "html", "--out", str(html_path))
+    assert done.returncode == 0, done.stderr
+    html = html_path.read_text()
+    pictures = html.split("Downstream: what the detector or segmenter sees")[1]
+    assert pictures.count('<figure class="tile">') == 6  # (rainy, median, GT) on toydet (boxes) and toyseg (overlays)
     # a rerun computes nothing; a report computes figures from the store alone
     again = bench(config, "run", "--methods", "rainy,median", "--datasets", "toydet,toyseg", "--no-progress")
     assert "0 image(s) measured" in again.stderr

@@ -111,17 +111,20 @@ def build_downstream_grids(snapshot: StoreSnapshot, outputs_dir: Path, settings,
         refs = snapshot.task_references
         refs = refs[(refs["dataset"] == dataset) & (refs["task_model"] == task_model) & (refs["reference"] == reference)]
         ref_boxes = {r.image_id: json.loads(r.payload) for r in refs.itertuples()}
+        safe = re.sub(r"[^\w.@-]+", "_", task_model)
+        folders = {s: outputs_dir / meth.loc[s, "method"] / meth.loc[s, "variant"] / meth.loc[s, "weights_hash"] / dataset
+                   for s in specs}
         if is_detection:  # the image with the most reference boxes (ties: first by name)
             image_id = max(sorted(common), key=lambda i: len(ref_boxes.get(i, {}).get("boxes", [])))
-        else:
-            image_id = sorted(common)[len(common) // 2]
+        else:  # the middle one of the images whose predictions every row stored
+            drawable = sorted(i for i in common if all(
+                (folders[s] / "predictions" / f"{safe}-{reference}" / f"{i}.png").is_file() for s in specs))
+            image_id = (drawable or sorted(common))[len(drawable or common) // 2]
         sample = samples[image_id]
         size = opened.spec.resize
-        safe = re.sub(r"[^\w.@-]+", "_", task_model)
         tiles = []
         for spec in specs:
-            row = meth.loc[spec]
-            folder = outputs_dir / row["method"] / row["variant"] / row["weights_hash"] / dataset
+            row, folder = meth.loc[spec], folders[spec]
             if spec.startswith("rainy"):
                 image = _read(sample.input, size)
             elif row["kind"] == "reference":
