@@ -170,3 +170,15 @@ def test_coco_json_build_keeps_the_images_annotations(tmp_path):
     subset = json.loads((built / "labels" / "annotations.json").read_text())
     assert sorted(i["id"] for i in subset["images"]) == [0, 1, 3, 4] and len(subset["annotations"]) == 4
     assert sorted(p.name for p in (built / "input").iterdir()) == [f"{i:012d}.png" for i in (0, 1, 3, 4)]
+
+
+def test_downstream_rows_are_compared_on_the_images_they_share(downstream_project):
+    config = downstream_project
+    assert bench(config, "run", "--methods", "rainy", "--datasets", "toyseg", "--no-progress").returncode == 0
+    assert bench(config, "run", "--methods", "median", "--datasets", "toyseg", "--limit", "2",
+                 "--no-progress").returncode == 0
+    csv = _csv(config)
+    rows = csv[(csv["dataset"] == "toyseg") & (csv["metric"] == "miou")].set_index("method")
+    assert rows["n"].to_dict() == {"gt": 2, "rainy": 2, "median": 2}
+    md = bench(config, "report", "--format", "md", "--out", "-").stdout
+    assert "over the 2 images every row shares" in md

@@ -335,7 +335,7 @@ def _downstream_caption(task: str, spec: str, setup, pseudo: bool, n: int) -> st
         what = "COCO box mAP@[.5:.95] and mAP@.5 (faster-coco-eval, up to 100 detections per image)"
     else:
         what = "mIoU and mPA (mean per-class pixel accuracy) from the dataset-level confusion matrix, void ignored"
-    parts = [f"{what}, in %, over up to {n} images; task model {spec}: {model}; labels {label_space}"]
+    parts = [f"{what}, in %, over the {n} images every row shares; task model {spec}: {model}; labels {label_space}"]
     if setup is not None and setup["mapping"]:
         parts.append(f"predictions mapped {setup['mapping']}")
     if pseudo:

@@ -2,6 +2,8 @@
 
 One group is (method spec, dataset, task model, reference); its rows join the long-format summary with
 ``profile`` naming the task model (``yolov5:yolov5n.pt``, ``+pseudo`` when scored against pseudo-labels).
+Every row of one (dataset, task model, reference) is computed over the images that all its rows share,
+so a method run with ``--limit`` is compared with Rainy and GT on the same images (``n`` says how many).
 Intervals: bootstrap over images (resample images, recompute the dataset figure).
 """
 
@@ -27,6 +29,16 @@ def task_profile(task_model: str, reference: str) -> str:
     return spec + ("+pseudo" if reference == "pseudo" else "")
 
 
+def _shared_images(task_results: pd.DataFrame) -> pd.DataFrame:
+    """Only the records of images that every spec of their (dataset, task model, reference) has."""
+    keep = []
+    for _, block in task_results.groupby(["dataset", "task_model", "reference"]):
+        per_spec = block.groupby("spec")["image_id"].apply(set)
+        shared = set.intersection(*per_spec) if len(per_spec) else set()
+        keep.append(block[block["image_id"].isin(shared)])
+    return pd.concat(keep) if keep else task_results
+
+
 def downstream_summary(task_results: pd.DataFrame, task_references: pd.DataFrame,
                        setups: pd.DataFrame) -> list[tuple]:
     """Rows (spec, dataset, metric, profile, n, mean, ci_low, ci_high) for every stored group."""
@@ -35,6 +47,7 @@ def downstream_summary(task_results: pd.DataFrame, task_references: pd.DataFrame
     rows: list[tuple] = []
     refs = {(r.dataset, r.image_id, r.task_model, r.reference): r.payload for r in task_references.itertuples()}
     spaces = {(r.dataset, r.task_model, r.reference): r.label_space for r in setups.itertuples()}
+    task_results = _shared_images(task_results)
     groups = task_results.sort_values("image_id").groupby(["spec", "dataset", "task_model", "reference"])
     for (spec, dataset, task_model, reference), group in groups:
         profile = task_profile(task_model, reference)
