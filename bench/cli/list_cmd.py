@@ -100,7 +100,7 @@ def _task_models_table(settings) -> Table:
             continue
         variants = list(cls.info.variants) if not cls.info.open_variants else [cls.info.default_variant]
         for variant in variants:
-            spec = name if variant == cls.info.default_variant and not cls.info.open_variants else f"{name}:{variant}"
+            spec = f"{name}:{variant}"
             try:
                 model = cls(variant)
                 reason = model.unavailable_reason()

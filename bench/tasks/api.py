@@ -114,8 +114,8 @@ class TaskModel:
 
     @property
     def spec(self) -> str:
-        """``name`` for the default variant, else ``name:variant``."""
-        return self.info.name if self.variant == self.info.default_variant else f"{self.info.name}:{self.variant}"
+        """The canonical ``name:variant`` (the variant always shown: it names the weights)."""
+        return f"{self.info.name}:{self.variant}"
 
     @property
     def owner(self) -> str:
