@@ -111,8 +111,12 @@ class DownstreamJob:
         """The record of ``image`` (float32 HxWx3 RGB in [0,1], the evaluated image at the dataset's size).
         A segmentation prediction (mapped to the reference's classes) is also written under ``image_folder``."""
         frame = self._frame(sample, image)
-        reference, reference_payload = self._reference(sample, target, frame)
-        prediction = self.predict(image, sample.input)
+        # the GT row of a pseudo-labelled set predicts the clean target once: reference and prediction alike
+        on_target = self.reference == "pseudo" and image is target
+        prediction = self.predict(image, sample.input) if on_target else None
+        reference, reference_payload = self._reference(sample, target, frame, prediction)
+        if prediction is None:
+            prediction = self.predict(image, sample.input)
         if self.task == "detection":
             if not isinstance(prediction, Detections):
                 raise TaskFailure("task-model", sample.input, f"{self.loaded.model.spec} returned "
@@ -144,7 +148,8 @@ class DownstreamJob:
                 "classes": classes[keep][order].tolist()}
 
     # references -----------------------------------------------------------------------------------
-    def _reference(self, sample: Sample, target: np.ndarray | None, frame: tuple[int, int]):
+    def _reference(self, sample: Sample, target: np.ndarray | None, frame: tuple[int, int],
+                   target_prediction: Detections | np.ndarray | None = None):
         if self.reference == "labels":
             try:
                 ref = read_labels(self.labels, self.dataset.root, sample.image_id, *frame)
@@ -157,19 +162,20 @@ class DownstreamJob:
         if self.task == "detection":
             stored = self.store.task_reference(self.dataset.name, sample.image_id, *self.key)
             if stored is None:
-                det = self.predict(target, sample.target).above(PSEUDO_BOX_SCORE)
+                det = target_prediction if target_prediction is not None else self.predict(target, sample.target)
+                det = det.above(PSEUDO_BOX_SCORE)
                 stored = BoxLabels(det.boxes.astype(np.float64), det.classes, np.zeros(len(det), bool)).to_payload()
             return BoxLabels.from_payload(stored), stored
-        return self._pseudo_label_map(sample, target), None
+        return self._pseudo_label_map(sample, target, target_prediction), None
 
-    def _pseudo_label_map(self, sample: Sample, target: np.ndarray) -> np.ndarray:
+    def _pseudo_label_map(self, sample: Sample, target: np.ndarray, prediction: np.ndarray | None) -> np.ndarray:
         from PIL import Image
 
         path = self.references_dir / f"{sample.image_id}.png"
         if path.is_file():
             with Image.open(path) as img:
                 return np.asarray(img).astype(np.int64)
-        labels = np.asarray(self.predict(target, sample.target)).astype(np.int64)
+        labels = np.asarray(prediction if prediction is not None else self.predict(target, sample.target)).astype(np.int64)
         labels = np.where((labels >= 0) & (labels < self.space.num_classes), labels,
                           self.space.ignore_index if self.space.ignore_index is not None else 255)
         _write_label_png(path, labels)
