@@ -12,7 +12,7 @@ import pytest
 
 from bench.config import load_settings
 from bench.images import to_uint16, write_png8, write_png16
-from bench.report.render import render
+from bench.report.render import ReportOptions, render
 from bench.report.summary import read_snapshot, summarise
 from bench.report.tables import build_tables
 from bench.results.store import ANY, ResultKey, ResultsStore
@@ -106,7 +106,7 @@ def test_tables_rank_mark_and_explain(results) -> None:
     assert niqe.text == "n/a" and "niqe_pris_params.npz" in nr.footnotes[niqe.footnote - 1]
     assert any("pyiqa brisque (LIVE release model)" in n for n in nr.notes)
     ds = tables["downstream"]
-    assert [(c.group, c.header) for c in ds.columns] == [("coco150", "mAP")]
+    assert [(c.group, c.header) for c in ds.columns] == [("coco150", "mAP (%)")]
     maps = {r.spec: r.cells[0] for r in ds.rows}
     assert maps["good_net"].rank == 1 and maps["okay"].rank == 2 and not maps["good_net"].dagger  # no per-image test
     assert "close" not in maps  # a table lists the methods with a figure in it
@@ -124,28 +124,45 @@ def test_markdown_and_csv(results) -> None:
     assert f"**{psnr['good_net'].mean():.2f}**" in md and "<u>" in md and "†" in md
     assert "profile matlab-y" in md
     lines = csv.strip().splitlines()
-    assert lines[0] == "method,dataset,metric,profile,n,mean,ci_low,ci_high"
-    row = next(line.split(",") for line in lines if line.startswith("okay,rain100l,psnr,matlab-y"))
-    assert int(row[4]) == 20 and float(row[5]) == pytest.approx(psnr["okay"].mean(), rel=1e-5)
-    assert float(row[6]) < float(row[5]) < float(row[7])
+    assert lines[0] == "method,label,dataset,metric,profile,n,common_n,mean,ci_low,ci_high"
+    row = next(line.split(",") for line in lines if line.startswith("okay,Okay,rain100l,psnr,matlab-y"))
+    assert int(row[5]) == 20 and int(row[6]) == 20 and float(row[7]) == pytest.approx(psnr["okay"].mean(), rel=1e-5)
+    assert float(row[8]) < float(row[7]) < float(row[9])
 
 
-def test_latex_structure(results, tmp_path) -> None:
+def _pdflatex(folder: Path, name: str) -> None:
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name], cwd=folder,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (folder / name.replace(".tex", ".pdf")).stat().st_size > 1000
+
+
+def test_latex_fragments_and_standalone_document(results, tmp_path) -> None:
     out, _, psnr = results
     with ResultsStore(out / "results.sqlite") as store:
         tex = render(store, "latex", "matlab-y")
-    assert tex.count(r"\begin{table}") == 4 and tex.count(r"\toprule") == 4 and tex.count(r"\bottomrule") == 4
+        doc = render(store, "latex", "matlab-y", options=ReportOptions(standalone=True))
+    assert r"\documentclass" not in tex and r"\begin{document}" not in tex  # fragments to paste into a paper
+    labels = re.findall(r"\\label\{tab:([\w-]+)\}", tex)
+    assert labels[:4] == ["full-reference", "no-reference", "downstream", "efficiency"]
+    assert tex.count(r"\begin{table}") == tex.count(r"\toprule") == tex.count(r"\bottomrule") == len(labels)
     assert rf"\textbf{{{psnr['good_net'].mean():.2f}}}" in tex
     assert rf"\underline{{{psnr['close'].mean():.2f}}}" in tex
-    assert r"Good\_Net 100\%" in tex and "Good_Net" not in tex.split(r"\begin{document}")[1]
+    assert r"Good\_Net 100\%" in tex and r"\texttt{good\_net}" in tex  # label beside the canonical spec
     assert r"$^\dagger$" in tex and r"\multicolumn{2}{c}{rain100l}" in tex
+    needed = re.search(r"^% (\\usepackage\{\w+\}(?: \\usepackage\{\w+\})*)$", tex, re.M)
+    assert needed and "booktabs" in needed.group(1)
+    assert r"\label{tab:not-evaluated}" in tex and "NIQE model file" in tex
+    assert doc.startswith(r"\documentclass") and tex in doc and doc.rstrip().endswith(r"\end{document}")
     if shutil.which("pdflatex") is None:
-        pytest.skip("pdflatex not installed; structure checked, compilation not")
-    (tmp_path / "report.tex").write_text(tex)
-    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout[-2000:]
-    assert (tmp_path / "report.pdf").stat().st_size > 1000
+        pytest.skip("pdflatex not installed (Debian texlive-latex-base, texlive-latex-recommended); structure checked, "
+                    "compilation not")
+    (tmp_path / "tables.tex").write_text(tex)
+    (tmp_path / "paper.tex").write_text("\\documentclass{article}\n" + needed.group(1) + "\n\\begin{document}\n"
+                                        "\\input{tables}\n\\end{document}\n")
+    _pdflatex(tmp_path, "paper.tex")
+    (tmp_path / "report.tex").write_text(doc)
+    _pdflatex(tmp_path, "report.tex")
 
 
 @pytest.fixture(scope="module")

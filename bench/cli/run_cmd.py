@@ -12,14 +12,21 @@ from bench.cli.common import console, friendly_errors, settings_from, split_list
 
 
 def resolve_method_specs(value: str) -> list[str]:
-    from bench.methods.registry import METHODS, default_method_specs, parse_method_spec
+    """Canonical specs (``prenet`` -> ``prenet:rain100h``), in order, without repeats; unknown names and
+    variants fail before any work, with a suggestion."""
+    from bench.errors import BadInputError
+    from bench.methods.registry import METHODS, default_method_specs, parse_method_spec, resolve_method_spec
 
     if value == "all":
         return default_method_specs(warn=lambda message: console.print(f"[yellow]{message}[/yellow]"))
-    specs = split_list(value)
-    for spec in specs:  # unknown names fail before any work, with a suggestion
-        METHODS.entry(parse_method_spec(spec)[0])
-    return specs
+    specs = []
+    for spec in split_list(value):
+        METHODS.entry(parse_method_spec(spec)[0])  # an unknown name fails here, with a suggestion
+        try:
+            specs.append(resolve_method_spec(spec))
+        except BadInputError:  # unknown variants (UnknownNameError) still fail here
+            specs.append(spec)  # a plugin that cannot load: the runner lists it as not run, with the reason
+    return list(dict.fromkeys(specs))
 
 
 def resolve_dataset_specs(value: str, settings) -> list[str]:

@@ -50,6 +50,9 @@ class Variant:
     description: str = ""
     trained_on: str = ""
     note: str = ""  # shown in reports, e.g. "retrained by third parties"
+    #: the weights ship inside the installed package (trained by this project): nothing to download, and
+    #: ``--methods all`` runs this variant besides the default one
+    packaged: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,17 @@ class MethodInfo:
     @property
     def label(self) -> str:
         return self.display_name or self.name
+
+
+def canonical_spec(name: str, variant: str) -> str:
+    """The one name of a method variant everywhere (store, CSV, tables): ``name:variant``, or ``name`` alone
+    for a method whose only variant is the unnamed ``default`` (``rainy``, ``ddn``, the downstream ``gt`` row)."""
+    return name if variant in ("", "default") else f"{name}:{variant}"
+
+
+def variant_label(label: str, variant: str) -> str:
+    """Display label of a variant: ``PReNet (rain100h)``, ``SAPNet (ours)``, ``Rainy``."""
+    return label if variant in ("", "default") else f"{label} ({variant})"
 
 
 class DerainMethod:
@@ -104,8 +118,14 @@ class DerainMethod:
 
     @property
     def spec(self) -> str:
-        """``name`` for the default variant, else ``name:variant``."""
-        return self.info.name if self.variant == self.info.default_variant else f"{self.info.name}:{self.variant}"
+        """The canonical spec, ``name:variant`` (``name`` alone when the variant is the unnamed ``default``):
+        ``prenet`` and ``prenet:rain100h`` both give ``prenet:rain100h``."""
+        return canonical_spec(self.info.name, self.variant)
+
+    @property
+    def label(self) -> str:
+        """Display label beside the spec in tables (``PReNet (rain100h)``)."""
+        return variant_label(self.info.label, self.variant)
 
     @property
     def variant_info(self) -> Variant:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.errors import BadInputError
-from bench.methods.api import DerainMethod
+from bench.methods.api import DerainMethod, canonical_spec
 from bench.registry import Registry
 
 METHODS: Registry = Registry("method", group="bench.methods")
@@ -45,11 +45,18 @@ def create_method(spec: str) -> DerainMethod:
     return method
 
 
+def resolve_method_spec(spec: str) -> str:
+    """The canonical spec of ``NAME[:VARIANT]`` (``prenet`` -> ``prenet:rain100h``); unknown names and
+    variants raise with a suggestion."""
+    return create_method(spec).spec
+
+
 def default_method_specs(warn=None) -> list[str]:
-    """What ``--methods all`` means: every registered method at its default variant; a method without a
-    default (e.g. precomputed folders) contributes each configured variant. Broken plugins are skipped
-    (``warn`` receives their message)."""
-    specs = []
+    """What ``--methods all`` means, as canonical specs: every registered method at its default variant, plus
+    every variant whose weights ship inside the package (``prenet:ours``); a method without a default (e.g.
+    precomputed folders) contributes each configured variant. Broken plugins are skipped (``warn`` receives
+    their message)."""
+    specs: list[str] = []
     for name in METHODS.names():
         try:
             cls = method_class(name)
@@ -57,8 +64,11 @@ def default_method_specs(warn=None) -> list[str]:
             if warn is not None:
                 warn(f"skipping method {name}: {exc}")
             continue
-        if cls.info.default_variant in cls.info.variants:
-            specs.append(name)
+        variants = cls.info.variants
+        if cls.info.default_variant in variants:
+            chosen = [cls.info.default_variant] + [v for v, info in variants.items()
+                                                   if info.packaged and v != cls.info.default_variant]
         else:
-            specs += [f"{name}:{variant}" for variant in cls.info.variants]
+            chosen = list(variants)
+        specs += [canonical_spec(name, variant) for variant in chosen]
     return specs

@@ -30,7 +30,7 @@ def html_cell(cell: Cell, column_metric: str = "") -> Markup:
     classes = {1: "best", 2: "second"}.get(cell.rank or 0, "")
     tip = []
     if cell.n:
-        tip.append(f"n = {cell.n}")
+        tip.append(f"n = {cell.n} measured" + (f", {cell.common_n} shared by the column" if cell.common_n else ""))
     if cell.ci is not None and column_metric:
         tip.append(f"95% CI [{format_value(column_metric, cell.ci[0])}, {format_value(column_metric, cell.ci[1])}]")
     if cell.p_value is not None:
@@ -89,20 +89,31 @@ def _grids(snapshot: StoreSnapshot, store: ResultsStore, tables: list[Table], pr
     return grids, notes
 
 
-def render_html(context: dict, snapshot: StoreSnapshot, store: ResultsStore, settings: Settings | None = None,
+def html_code(text: object) -> Markup:
+    """Escaped text whose `backticked` parts are shown as <code>."""
+    parts = str(text).split("`")
+    return Markup("").join(Markup("<code>") + escape(p) + Markup("</code>") if i % 2 else escape(p)
+                           for i, p in enumerate(parts))
+
+
+def render_html(context: dict, snapshot: StoreSnapshot, store: ResultsStore | None, settings: Settings | None = None,
                 grid: GridOptions | None = None) -> str:
-    """The whole report as one HTML document (no external files, scripts or fonts)."""
+    """The whole report as one HTML document (no external files, scripts or fonts); without a store (the
+    reproduction check alone) there are no pictures."""
     from bench.report.render import environment
 
     tables: list[Table] = context["tables"]
-    scatters, boxes = _figures(snapshot, tables, context["profile"]) if len(snapshot.results) else ([], [])
-    grids, grid_notes = _grids(snapshot, store, tables, context["profile"], settings, grid or GridOptions())
-    ds_grids, ds_notes = build_downstream_grids(
-        snapshot, store.path.parent / "outputs", data_settings(settings, snapshot), method_order(
-            snapshot, sorted(set(snapshot.task_results["spec"]))) if len(snapshot.task_results) else [],
-        method_labels(snapshot))
+    scatters, boxes = _figures(snapshot, tables, context["profile"]) if len(snapshot.results) and tables else ([], [])
+    grids, grid_notes, ds_grids, ds_notes = [], [], [], []
+    if store is not None:
+        grids, grid_notes = _grids(snapshot, store, tables, context["profile"], settings, grid or GridOptions())
+        ds_grids, ds_notes = build_downstream_grids(
+            snapshot, store.path.parent / "outputs", data_settings(settings, snapshot), method_order(
+                snapshot, sorted(set(snapshot.task_results["spec"]))) if len(snapshot.task_results) else [],
+            method_labels(snapshot))
     env = environment(autoescape=True)
     env.globals["html_cell"] = html_cell
+    env.filters["code"] = html_code
     return env.get_template("report.html.j2").render(
         **context, css=Markup(_CSS.read_text()), scatters=scatters, boxes=boxes, grids=grids, grid_notes=grid_notes,
         ds_grids=ds_grids, ds_notes=ds_notes)

@@ -1,4 +1,5 @@
-"""LaTeX report: one booktabs table per kind in a document that compiles with pdflatex as printed."""
+"""LaTeX report: paste-ready booktabs table fragments (a comment names the packages they need), or with
+``standalone`` the same fragments in a document that compiles with pdflatex as printed."""
 
 from __future__ import annotations
 
@@ -39,24 +40,44 @@ def tex_cell(cell: Cell) -> str:
     return text
 
 
+def tex_code(text: object) -> str:
+    """Text whose `backticked` parts are commands: those in \texttt, the rest escaped."""
+    parts = str(text).split("`")
+    return "".join(rf"\texttt{{{tex_escape(p)}}}" if i % 2 else tex_escape(p) for i, p in enumerate(parts))
+
+
 def column_spec(table: Table) -> str:
-    return "l" + "".join("r" for _ in table.columns)
+    """Method and spec left-aligned, figures right-aligned."""
+    return "ll" + "".join("r" for _ in table.columns)
 
 
 def group_rules(table: Table) -> list[tuple[str, int, int, int]]:
     """(upper header, span, first column, last column) with 1-based LaTeX column numbers."""
-    out, start = [], 2
+    out, start = [], 3
     for label, span in table.groups():
         out.append((label, span, start, start + span - 1))
         start += span
     return out
 
 
-def render_latex(context: dict) -> str:
+def packages(context: dict) -> list[str]:
+    """The packages the fragments need: booktabs (rules), array (the wrapped columns of "Not evaluated"),
+    graphicx (\resizebox of wide tables)."""
+    wide = any(len(t.columns) > 5 for t in context["tables"]) or bool(context["reproduction"])
+    return ["booktabs", *(["array"] if context["absent"] else []), *(["graphicx"] if wide else [])]
+
+
+def render_latex(context: dict, standalone: bool = False) -> str:
+    """Table fragments to paste into a paper, or (``standalone``) a whole document around them."""
     from bench.report.render import environment
 
     env = environment(block_start_string="((*", block_end_string="*))", variable_start_string="(((",
                       variable_end_string=")))", comment_start_string="((=", comment_end_string="=))")
-    env.filters.update(tex=tex_escape, comment=tex_comment, cell=tex_cell)
+    env.filters.update(tex=tex_escape, comment=tex_comment, cell=tex_cell, code=tex_code,
+                       format_usepackage=lambda name: rf"\usepackage{{{name}}}")
     env.globals.update(column_spec=column_spec, group_rules=group_rules)
-    return env.get_template("report.tex.j2").render(**context)
+    needed = packages(context)
+    body = env.get_template("tables.tex.j2").render(**context, packages=needed)
+    if not standalone:
+        return body
+    return env.get_template("document.tex.j2").render(packages=needed, body=body)

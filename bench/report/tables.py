@@ -14,6 +14,7 @@ import pandas as pd
 
 from bench.metrics.api import MetricInfo
 from bench.metrics.registry import metric_info
+from bench.report.image_counts import mark_image_counts
 from bench.report.summary import StoreSnapshot
 from bench.results.store import ANY, NO_PROFILE
 from bench.stats.paired import ALPHA, paired_wilcoxon
@@ -37,7 +38,9 @@ class Cell:
     rank: int | None = None  # 1 best, 2 second in its column
     footnote: int | None = None  # index into Table.footnotes (1-based)
     dagger: bool = False  # best, but not significantly better than the second
-    n: int = 0
+    n: int = 0  # images the method was measured on
+    common_n: int = 0  # images every row of the column shares
+    partial: bool = False  # over fewer images than its column's most (--images all): marked, not ranked
     ci: tuple[float, float] | None = None  # 95% bootstrap CI of the mean (unscaled)
     p_value: float | None = None  # paired test against the second (on the best cell)
 
@@ -121,7 +124,7 @@ def format_value(metric: str, value: float) -> str:
 def _rank_column(table: Table, j: int, snapshot: StoreSnapshot) -> None:
     column = table.columns[j]
     ranked = [r for r in table.rows if not r.reference and r.cells[j].value is not None
-              and not math.isnan(r.cells[j].value)]
+              and not math.isnan(r.cells[j].value) and not r.cells[j].partial]
     if len(ranked) < 2:
         return
     decimals = DECIMALS.get(column.metric, info_of(column.metric).decimals)
@@ -172,11 +175,8 @@ def _reference_specs(snapshot: StoreSnapshot) -> set[str]:
 
 
 def method_labels(snapshot: StoreSnapshot) -> dict[str, str]:
-    labels = {}
-    for row in snapshot.methods.itertuples():
-        variant = row.spec.partition(":")[2]
-        labels[row.spec] = row.label + (f" ({variant})" if variant else "")
-    return labels
+    """Canonical spec -> display label (``PReNet (rain100h)``)."""
+    return dict(zip(snapshot.methods["spec"], snapshot.methods["label"], strict=True))
 
 
 def _missing_reason(snapshot: StoreSnapshot, spec: str, column: Column) -> str:
@@ -201,8 +201,9 @@ def _missing_reason(snapshot: StoreSnapshot, spec: str, column: Column) -> str:
 
 
 def build_table(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, title: str, caption: str,
-                columns: list[Column]) -> Table | None:
-    """Rows for every method with a figure in any column; ranks, daggers and missing-cell footnotes."""
+                columns: list[Column], images: str = "shared") -> Table | None:
+    """Rows for every method with a figure in any column; ranks, daggers and missing-cell footnotes; in
+    quality tables, image counts (see :mod:`bench.report.image_counts`; ``images`` as in ``summarise``)."""
     keys = {(c.dataset, c.metric, c.profile) for c in columns}
     mask = [(d, m, p) in keys for d, m, p in zip(summary["dataset"], summary["metric"], summary["profile"], strict=True)]
     cells = summary[mask] if len(summary) else summary
@@ -222,8 +223,10 @@ def build_table(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, title
                 row.append(Cell(None, "n/a", footnote=table.footnote(_missing_reason(snapshot, spec, col))))
             else:
                 row.append(Cell(hit.mean, format_value(col.metric, hit.mean), n=int(hit.n),
-                                ci=(hit.ci_low, hit.ci_high)))
+                                common_n=int(hit.common_n), ci=(hit.ci_low, hit.ci_high)))
         table.rows.append(Row(spec, labels.get(spec, spec), spec in reference, row))
+    if kind in ("full-reference", "no-reference"):
+        mark_image_counts(table, images)
     for j in range(len(columns)):
         _rank_column(table, j, snapshot)
     if table.has_dagger:
@@ -266,8 +269,9 @@ def _size_note(summary: pd.DataFrame, device: str) -> str:
     return ", ".join(sorted(sizes)) if sizes else "481x321"
 
 
-def build_tables(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str) -> list[Table]:
-    """Full-reference (one profile), no-reference, downstream and efficiency tables, those that have data."""
+def build_tables(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str, images: str = "shared") -> list[Table]:
+    """Full-reference (one profile), no-reference, downstream and efficiency tables, those that have data;
+    ``images`` is the image set ``summary`` was computed over (``shared`` | ``all``)."""
     datasets = sorted(set(summary["dataset"]) - {ANY})
     tables: list[Table] = []
     fr_sets = [d for d in datasets if ((summary["dataset"] == d) & (summary["profile"] == profile)
@@ -275,7 +279,7 @@ def build_tables(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str) -
     fr = build_table(snapshot, summary, "full-reference", "Full-reference quality (synthetic rain)",
                      f"PSNR (dB) and SSIM under profile {profile}, mean over images; best bold, second underlined; "
                      f"the rainy input is shown for reference and not ranked.",
-                     _columns(summary, ["psnr", "ssim"], fr_sets, {profile}))
+                     _columns(summary, ["psnr", "ssim"], fr_sets, {profile}), images)
     if fr:
         tables.append(fr)
     unav = snapshot.unavailable
@@ -285,7 +289,7 @@ def build_tables(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str) -
     nr = build_table(snapshot, summary, "no-reference", "No-reference quality (real rain)",
                      "UNIQUE (higher is better); BRISQUE, NIQE, PIQE (lower is better); mean over images; "
                      "best bold, second underlined.",
-                     _columns(summary, nr_metrics, nr_sets, {NO_PROFILE}, extra_metrics=missing_nr))
+                     _columns(summary, nr_metrics, nr_sets, {NO_PROFILE}, extra_metrics=missing_nr), images)
     if nr:
         note = _implementation_note(snapshot, nr_metrics)
         if note:

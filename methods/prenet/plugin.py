@@ -191,6 +191,7 @@ class PReNet(RecurrentNetMethod):
             "ours": Variant(
                 description="PReNet trained by this project (`bench train`), shipped in the package",
                 note="trained by this project",
+                packaged=True,
             ),
         },
         default_variant="rain100h",

@@ -51,6 +51,7 @@ class SAPNet(RecurrentNetMethod):
             "ours": Variant(
                 description="SAPNet trained by this project (`bench train`), shipped in the package",
                 note="trained by this project",
+                packaged=True,
             ),
             "official": Variant(
                 weights=(
