@@ -16,8 +16,8 @@ def test_list_datasets_shows_every_card_with_availability(tmp_path):
     assert result.exit_code == 0, result.output
     for name in CARDS:
         assert name in result.output
-    assert "not found under" in result.output and "bench datasets fetch" in result.output
-    assert "embedded (generated on first use)" in result.output
+    assert "data missing" in result.output and "bench datasets fetch" in result.output
+    assert "generated on first use" in result.output
 
 
 def test_list_profiles_and_metrics():
@@ -36,7 +36,7 @@ def test_rainy_on_rain100l_reads_the_published_input_psnr(shared_data, tmp_path)
     assert result.exit_code == 0, result.output
     report = runner.invoke(app, ["report", "--format", "csv", "--results", str(out), "--out", "-"])
     rows = list(csv.DictReader(io.StringIO(report.stdout)))
-    assert list(rows[0]) == ["method", "dataset", "metric", "profile", "n", "mean", "ci_low", "ci_high"]
+    assert list(rows[0]) == ["method", "label", "dataset", "metric", "profile", "n", "common_n", "mean", "ci_low", "ci_high"]
     psnr = [r for r in rows if r["method"] == "rainy" and r["dataset"] == "rain100l" and r["metric"] == "psnr"]
     assert len(psnr) == 1 and psnr[0]["profile"] == "matlab-y" and int(psnr[0]["n"]) == 100
     assert abs(float(psnr[0]["mean"]) - 26.90) <= 0.05

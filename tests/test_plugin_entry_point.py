@@ -1,5 +1,7 @@
 """A third-party distribution with a `bench.methods` entry point appears and runs without any edit here."""
 
+import csv as csv_module
+import io
 import os
 import subprocess
 import sys
@@ -57,14 +59,16 @@ def _bench(args: list[str], site: Path, cwd: Path) -> subprocess.CompletedProces
 def test_installed_plugin_is_listed_and_runs(plugin_site, tmp_path):
     listed = _bench(["list", "methods"], plugin_site, tmp_path)
     assert listed.returncode == 0, listed.stderr
-    assert "brighten" in listed.stdout and "Demo et al. 2099" in listed.stdout
+    assert "brighten" in listed.stdout
+    info = _bench(["info", "brighten"], plugin_site, tmp_path)
+    assert info.returncode == 0 and "Demo et al. 2099" in info.stdout
 
     out = tmp_path / "results"
     ran = _bench(["run", "--methods", "brighten,rainy", "--datasets", "embedded-light", "--limit", "2",
                   "--out", str(out), "--no-progress"], plugin_site, tmp_path)
     assert ran.returncode == 0, ran.stderr
     csv = _bench(["report", "--format", "csv", "--results", str(out), "--out", "-"], plugin_site, tmp_path)
-    rows = [line.split(",") for line in csv.stdout.splitlines()[1:]]
-    psnr = {r[0]: float(r[5]) for r in rows if r[1] == "embedded-light" and r[2] == "psnr"}
+    rows = list(csv_module.DictReader(io.StringIO(csv.stdout)))
+    psnr = {r["method"]: float(r["mean"]) for r in rows if r["dataset"] == "embedded-light" and r["metric"] == "psnr"}
     assert set(psnr) == {"brighten", "rainy"}
     assert psnr["brighten"] != psnr["rainy"]  # the plugin really ran on the images

@@ -10,7 +10,7 @@ import typer
 from rich.progress import track
 
 from bench.cli.common import console, friendly_errors, settings_from
-from bench.cli.list_cmd import _datasets_table, out
+from bench.cli.list_cmd import print_listing
 from bench.errors import BadInputError
 
 datasets_app = typer.Typer(help="Dataset cards: list, verify a local copy, fetch, synthesize rain.",
@@ -20,8 +20,8 @@ datasets_app = typer.Typer(help="Dataset cards: list, verify a local copy, fetch
 @datasets_app.command("list")
 @friendly_errors
 def list_datasets(config: Optional[Path] = typer.Option(None), data_root: Optional[Path] = typer.Option(None)) -> None:
-    """Every dataset card with its availability."""
-    out.print(_datasets_table(settings_from(config, data_root)))
+    """Every dataset card with its availability (the same as `bench list datasets`)."""
+    print_listing("datasets", settings_from(config, data_root))
 
 
 @datasets_app.command("verify")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.errors import UnavailableError
@@ -44,16 +45,26 @@ def _missing_message(method: DerainMethod, wf: WeightsFile, target: Path, why: s
             f"and put it in {target.parent}/, or set BENCH_WEIGHTS_DIR / --weights-dir")
 
 
-def download(url: str, target: Path, sha256: str | None, timeout: float = 30.0) -> None:
-    """Download ``url`` to ``target`` atomically, verifying the sha256 when given."""
+def download(url: str, target: Path, sha256: str | None, timeout: float = 20.0,
+             progress: Callable[[int, int | None], None] | None = None) -> None:
+    """Download ``url`` (http(s) or file://) to ``target`` atomically, verifying the sha256 when given.
+
+    timeout: seconds without any answer before giving up (offline machines fail at once on the name lookup);
+    progress: called with (bytes so far, total bytes or None) after every chunk.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total, done = (int(length) if length and length.isdigit() else None), 0
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 digest.update(chunk)
                 out.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
         if sha256 and digest.hexdigest() != sha256:
             raise UnavailableError(f"{url}: downloaded file has sha256 {digest.hexdigest()}, expected {sha256}")
         os.replace(tmp, target)
