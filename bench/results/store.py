@@ -19,7 +19,8 @@ import pandas as pd
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, started REAL, finished REAL, command TEXT, git_commit TEXT,
-    versions TEXT, config_hash TEXT, config TEXT, device TEXT, host TEXT, status TEXT
+    versions TEXT, config_hash TEXT, config TEXT, device TEXT, host TEXT, status TEXT,
+    executor TEXT, workers INTEGER, nodes TEXT
 );
 CREATE TABLE IF NOT EXISTS results (
     method TEXT NOT NULL, variant TEXT NOT NULL, weights_hash TEXT NOT NULL, dataset TEXT NOT NULL,
@@ -60,6 +61,9 @@ CREATE TABLE IF NOT EXISTS task_setups (
 );
 """
 
+#: columns that later versions added to ``runs`` (added to older stores when opened)
+RUN_EXECUTION_COLUMNS = {"executor": "TEXT", "workers": "INTEGER", "nodes": "TEXT"}
+
 ANY = "*"  # dataset / image_id of method-level figures (efficiency)
 NO_PROFILE = "-"  # profile of figures that no profile affects
 
@@ -96,7 +100,15 @@ class ResultsStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._add_missing_columns("runs", RUN_EXECUTION_COLUMNS)
         self.db.commit()
+
+    def _add_missing_columns(self, table: str, columns: dict[str, str]) -> None:
+        """Stores written by an earlier version gain the newer columns (empty for their old rows)."""
+        have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -111,15 +123,21 @@ class ResultsStore:
     def start_run(self, run_id: str, provenance: dict) -> None:
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO runs (run_id, started, finished, command, git_commit, versions, config_hash, "
+                "config, device, host, status, executor) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, time.time(), None, provenance.get("command"), provenance.get("git_commit"),
                  json.dumps(provenance.get("versions", {})), provenance.get("config_hash"),
-                 json.dumps(provenance.get("config", {})), provenance.get("device"), provenance.get("host"), "running"),
+                 json.dumps(provenance.get("config", {})), provenance.get("device"), provenance.get("host"), "running",
+                 provenance.get("executor", "local")),
             )
 
-    def finish_run(self, run_id: str, status: str = "finished") -> None:
+    def finish_run(self, run_id: str, status: str = "finished", *, workers: int | None = None,
+                   nodes: list[str] | None = None) -> None:
+        """status: finished | interrupted; workers: how many processes measured images; nodes: the hosts
+        (name and address) that returned results."""
         with self.db:
-            self.db.execute("UPDATE runs SET finished=?, status=? WHERE run_id=?", (time.time(), status, run_id))
+            self.db.execute("UPDATE runs SET finished=?, status=?, workers=?, nodes=? WHERE run_id=?",
+                            (time.time(), status, workers, json.dumps(nodes) if nodes is not None else None, run_id))
 
     def runs(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM runs ORDER BY started", self.db)

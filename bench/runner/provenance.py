@@ -34,9 +34,12 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def provenance(settings: Settings, device: str, command: str) -> dict:
+def provenance(settings: Settings, device: str, command: str, executor: str = "local") -> dict:
+    """What the runs table records at the start of a run; the number of workers and the nodes that did the
+    work are added when it ends (ResultsStore.finish_run)."""
     return {
         "command": command,
+        "executor": executor,
         "git_commit": git_commit(),
         "versions": package_versions(),
         "config_hash": settings.config_hash(),
