@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BadInputError
-from bench.report.tables import LABELS, SCALE, format_value
+from bench.report.tables import LABELS, SCALE, format_value, info_of
 
 PUBLISHED_FILE = Path(__file__).with_name("published.toml")
 ANY_PROFILE = "*"
@@ -74,7 +74,8 @@ class Reproduction:
 
     @property
     def caption(self) -> str:
-        tol = ", ".join(f"{LABELS.get(m, m)} {t:g}" for m, t in self.tolerances.items())
+        tol = ", ".join(f"{LABELS.get(m, m)} {t:g}" + (f" {info_of(m).unit}" if info_of(m).unit else "")
+                        for m, t in self.tolerances.items())
         rule = (f"a cell is reproduced when it is within {tol} of the published figure, measured on all the "
                 f"dataset's images" if self.source.verdict else "shown for comparison, without a verdict")
         return f"{self.source.citation}. Convention: {self.source.convention}. Profile {self.source.profile}; {rule}."

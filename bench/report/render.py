@@ -97,7 +97,11 @@ def report_context(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str,
                    settings: Settings | None = None) -> dict:
     tables: list[Table] = build_tables(snapshot, summary, profile, images)
     prov = provenance(snapshot)
+    stored = sorted(set(summary[summary["metric"].isin(["psnr", "ssim"])]["profile"]))
+    empty = (f"No table under profile {profile}: the store has figures under {', '.join(stored)}; pass --profile NAME."
+             if stored else "No results yet: run `bench run` first.")
     return {
+        "empty_note": empty,
         "tables": tables,
         "profile": profile,
         "failures": snapshot.failures,
@@ -154,7 +158,7 @@ def _render_published(snapshot: StoreSnapshot, fmt: str, profile: str, settings:
     if fmt == "csv":
         return reproduction_frame(groups).to_csv(index=False, float_format="%.6g")
     prov = provenance(snapshot)
-    context = {"tables": [], "profile": profile, "failures": snapshot.failures.iloc[0:0], "absent": [],
+    context = {"empty_note": "", "tables": [], "profile": profile, "failures": snapshot.failures.iloc[0:0], "absent": [],
                "reproduction": groups, "run": {k: prov[k] for k in ("run_id", "git_commit", "device")},
                "provenance": prov, "date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "methods": snapshot.methods,
                "published_only": True}

@@ -75,7 +75,7 @@ def read_snapshot(store: ResultsStore, methods: list[str] | None = None,
     meth = store.methods().sort_values("created").groupby(["method", "variant"], as_index=False).last()
     meth["stored_spec"] = meth["spec"]
     meth["spec"] = [canonical_spec(m, v) for m, v in zip(meth["method"], meth["variant"], strict=True)]
-    meth["label"] = [variant_label(str(label or m), v)
+    meth["label"] = [variant_label(m if pd.isna(label) or not label else str(label), v)
                      for label, m, v in zip(meth["label"], meth["method"], meth["variant"], strict=True)]
     if methods:
         meth = meth[select_methods(meth, methods)]
