@@ -35,13 +35,13 @@ def test_downstream_tables_have_rainy_methods_and_gt(downstream_project):
     seg = csv[(csv["dataset"] == "toyseg") & (csv["metric"] == "miou")].set_index("method")
     det = csv[(csv["dataset"] == "toydet") & (csv["metric"] == "map")].set_index("method")
     assert set(seg.index) == {"rainy", "median", "gt"} and set(det.index) == {"rainy", "median", "gt"}
-    assert (seg["profile"] == "toyseg").all() and (det["n"] == 6).all()
+    assert (seg["profile"] == "toyseg:default").all() and (det["n"] == 6).all()
     assert seg.loc["gt", "mean"] > seg.loc["rainy", "mean"]
     assert seg.loc["gt", "mean"] == 1.0 and det.loc["gt", "mean"] == 1.0  # the toy models are exact on clean images
     per_class = csv[(csv["dataset"] == "toyseg") & csv["metric"].str.startswith("iou:") & (csv["method"] == "gt")]
     assert set(per_class["metric"]) >= {"iou:Road"}
     md = bench(config, "report", "--format", "md", "--out", "-").stdout
-    assert "## Segmentation on toyseg (toyseg)" in md and "## Detection on toydet (toydet)" in md
+    assert "## Segmentation on toyseg (toyseg:default)" in md and "## Detection on toydet (toydet:default)" in md
     assert "| GT (clean target) |" in md and "| Rainy |" in md and "Cityscapes-19 to CamVid-11" in md
     table = md.split("## Segmentation on toyseg")[1].split("##")[0]
     assert table.index("| Rainy |") < table.index("| median |") < table.index("| GT (clean target) |")
