@@ -36,7 +36,7 @@ def _shared(*parts: str) -> Path:
 # ESPNet ------------------------------------------------------------------------------------------------
 def test_espnet_spec_and_weights_declaration():
     model = create_task_model("espnet:cityscapes")
-    assert isinstance(model, ESPNetCityscapes) and model.spec == "espnet" and model.variant == "cityscapes"
+    assert isinstance(model, ESPNetCityscapes) and model.spec == "espnet:cityscapes"
     (wf,) = model.required_weights()
     assert wf.filename == ESPNET_FILE and wf.folder == "espnet"
     assert wf.url == "https://raw.githubusercontent.com/sacmehta/ESPNet/master/pretrained/decoder/espnet_p_2_q_8.pth"
@@ -184,7 +184,7 @@ model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(type='MixVisionTransformer', in_channels=3, embed_dims=8, num_stages=2, num_layers=[1, 1],
-                  num_heads=[1, 1], patch_sizes=[7, 3], sr_ratios=[2, 1], out_indices=(0, 1), mlp_ratio=2,
+                  num_heads=[1, 2], patch_sizes=[7, 3], strides=[4, 2], sr_ratios=[2, 1], out_indices=(0, 1), mlp_ratio=2,
                   qkv_bias=True, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0),
     decode_head=dict(type='SegformerHead', in_channels=[8, 16], in_index=[0, 1], channels=16, dropout_ratio=0.1,
                      num_classes=19, norm_cfg=norm_cfg, align_corners=False,

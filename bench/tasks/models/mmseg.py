@@ -17,15 +17,28 @@ Label space: the class names of the checkpoint's ``meta.dataset_meta.classes`` (
 (0.x), else the ``METAINFO`` of the config's test dataset type, must be the 19 Cityscapes classes (any order;
 a void class maps to 255); otherwise the model is refused with the mismatch named.
 
-Installation (mmsegmentation 1.2.2 needs mmcv >= 2.0.0rc4, < 2.2.0 with its compiled ops; mmcv 2.1.0 has no
-wheel for torch 2.14, and its sdist builds only with the C++ standard raised to C++20; about 21 minutes on 2 cores)::
+Installation. mmsegmentation 1.2.2 needs mmcv >= 2.0.0rc4, < 2.2.0 with its compiled ops; mmcv 2.1.0 has no wheel
+for torch 2.14, and its sdist builds only with the C++ standard raised to C++20 and, with setuptools >= 81 (no
+``pkg_resources``), with setup.py's one ``pkg_resources`` import replaced. These exact commands worked in the
+project venv (torch 2.14.1, setuptools 84, gcc 12, no visible GPU, so the CPU ops only) on 2026-12-03; the
+build took 2,443 s (41 min) at ``nice -n 19`` with ``MAX_JOBS=2`` on 2 cores shared with other jobs (load
+average 9-11; about 21 min on an idle machine)::
 
-    pip install mmengine==0.10.7 ftfy regex
-    pip download --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0 -d /tmp/mmcv   # the sdist
+    pip install --no-deps mmengine==0.10.7 termcolor prettytable   # mmengine's other needs (addict, yapf, pyyaml,
+                                                                  # rich, opencv) are already there; --no-deps keeps
+                                                                  # it from adding opencv-python beside -headless
+    echo 'setuptools<81' > /tmp/c.txt                             # the sdist's metadata step imports pkg_resources
+    PIP_CONSTRAINT=/tmp/c.txt pip download --no-deps --no-binary :all: mmcv==2.1.0 -d /tmp/mmcv
     tar xzf /tmp/mmcv/mmcv-2.1.0.tar.gz -C /tmp/mmcv && cd /tmp/mmcv/mmcv-2.1.0
-    sed -i 's/-std=c++14/-std=c++20/; s/-std=c++17/-std=c++20/' setup.py                    # C++20
-    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=2 pip install --no-build-isolation -v .
+    sed -i '5s/.*/from importlib.metadata import PackageNotFoundError as DistributionNotFound, distribution as get_distribution/' setup.py
+    sed -i '5a from packaging.version import parse as parse_version' setup.py
+    sed -i 's/c++14/c++20/g; s/c++17/c++20/g' setup.py
+    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=2 nice -n 19 pip install --no-build-isolation --no-deps -v .
     pip install --no-deps mmsegmentation==1.2.2
+
+(``PIP_CONSTRAINT`` replaces a constraint file set in pip's configuration; on a machine that has one, list both,
+separated by a space.) Check: ``python -c "import mmseg.apis, mmcv.ops"``. With a CUDA toolkit and a visible GPU,
+mmcv's setup.py builds the CUDA ops as well (not tried here).
 """
 
 from __future__ import annotations
@@ -42,11 +55,16 @@ from bench.tasks.api import TaskModel, TaskModelInfo, WeightsFile
 from bench.tasks.models.segformer import cityscapes_lookup
 
 INSTALL_STEPS = (
-    "pip install mmengine==0.10.7 ftfy regex; build mmcv 2.1.0 from its sdist with the C++ standard set to C++20 "
-    "(pip download --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0, unpack, in setup.py replace -std=c++14/17 "
-    "by -std=c++20, then MMCV_WITH_OPS=1 MAX_JOBS=2 pip install --no-build-isolation . ; about 21 min on 2 cores); "
-    "pip install --no-deps mmsegmentation==1.2.2 (see bench/tasks/models/mmseg.py)"
+    "pip install --no-deps mmengine==0.10.7 termcolor prettytable; build mmcv 2.1.0 from its sdist "
+    "(PIP_CONSTRAINT with setuptools<81: pip download --no-deps --no-binary :all: mmcv==2.1.0; unpack; in setup.py replace the "
+    "pkg_resources import by importlib.metadata/packaging and -std=c++14/c++17 by -std=c++20; "
+    "MMCV_WITH_OPS=1 MAX_JOBS=2 pip install --no-build-isolation --no-deps . , 20-40 min on 2 cores); "
+    "pip install --no-deps mmsegmentation==1.2.2 (exact commands in bench/tasks/models/mmseg.py)"
 )
+
+
+#: the default "variant": a reminder of the syntax (``mmseg`` alone names no model)
+PLACEHOLDER = "CONFIG.py"
 
 
 def split_spec(variant: str) -> tuple[Path, Path]:
@@ -82,8 +100,8 @@ class MMSeg(TaskModel):
         preprocessing="the config's test_pipeline and data_preprocessor on 8-bit BGR (mmseg.apis.inference_model); "
                       "prediction at the image size as mmseg returns it",
         variants={},
-        default_variant="",
-        description="any mmsegmentation 1.x model: mmseg:CONFIG.py[@CHECKPOINT.pth]",
+        default_variant=PLACEHOLDER,
+        description="any mmsegmentation 1.x model: mmseg:CONFIG.py (checkpoint CONFIG.pth beside it) or mmseg:CONFIG.py@CHECKPOINT.pth",
         code_url="https://github.com/open-mmlab/mmsegmentation",
         licence="Apache-2.0 (toolbox); the checkpoint's own terms",
         open_variants=True,
@@ -103,14 +121,16 @@ class MMSeg(TaskModel):
         return split_spec(self.variant)
 
     def unavailable_reason(self) -> str | None:
-        if not self.variant:
-            return f"{self.owner}: name a config: mmseg:CONFIG.py[@CHECKPOINT.pth] (see bench/tasks/models/mmseg.py)"
+        if self.variant == PLACEHOLDER:
+            return (f"{self.owner}: name a config: mmseg:CONFIG.py (checkpoint CONFIG.pth beside it) or "
+                    f"mmseg:CONFIG.py@CHECKPOINT.pth (see bench/tasks/models/mmseg.py)")
         error = mmseg_import_error()
         if error is not None:
             return f"{self.owner}: mmsegmentation cannot be imported ({error}); to install: {INSTALL_STEPS}"
         config, checkpoint = self.paths
         if config.suffix != ".py" or not config.is_file():
-            return f"{self.owner}: config {config} not found (expected an mmseg config .py file; spec mmseg:CONFIG.py[@CHECKPOINT.pth])"
+            return (f"{self.owner}: config {config} not found (expected an mmseg config .py file; "
+                    f"spec mmseg:CONFIG.py or mmseg:CONFIG.py@CHECKPOINT.pth)")
         if not checkpoint.is_file():
             return (f"{self.owner}: checkpoint {checkpoint} not found; put it next to the config under that name "
                     f"or name it: mmseg:{config}@CHECKPOINT.pth")
