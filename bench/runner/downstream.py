@@ -218,7 +218,8 @@ def plan_downstream(datasets: list[Dataset], tasks: list[str] | None, task_model
                 raise UnavailableError(reason)
             model.weights = paths
             model.load(device)
-            loaded[spec] = LoadedTaskModel(model, f"{model.spec}@{weights_hash(paths)}")
+            extra = {f.name: f for f in model.fingerprint_files() if f.is_file()}
+            loaded[spec] = LoadedTaskModel(model, f"{model.spec}@{weights_hash(paths or extra)}")
             store.clear_unavailable(ANY, "", f"task-model:{spec}")
         except (UnavailableError, BadInputError) as exc:
             unavailable.append((f"task model {spec}", str(exc)))

@@ -139,6 +139,11 @@ class TaskModel:
         """None when the model can run here, else why not and how to fix it (e.g. an optional package)."""
         return None
 
+    def fingerprint_files(self) -> list[Path]:
+        """Files that identify the weights when the model declares no WeightsFile (a config and checkpoint
+        named in the spec, a local model folder); their hash keys the stored records. Called after load."""
+        return []
+
     def load(self, device: torch.device) -> None:
         """Build the model on ``device`` and load its weights (``self.weights``)."""
         self.device = device

@@ -120,6 +120,9 @@ class MMSeg(TaskModel):
     def paths(self) -> tuple[Path, Path]:
         return split_spec(self.variant)
 
+    def fingerprint_files(self) -> list[Path]:
+        return list(self.paths)
+
     def unavailable_reason(self) -> str | None:
         if self.variant == PLACEHOLDER:
             return (f"{self.owner}: name a config: mmseg:CONFIG.py (checkpoint CONFIG.pth beside it) or "

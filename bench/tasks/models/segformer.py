@@ -141,6 +141,13 @@ class SegFormer(TaskModel):
             return path
         return None
 
+    def fingerprint_files(self) -> list[Path]:
+        """A local folder's config and weights (a hub id is keyed by its name)."""
+        folder = self.folder
+        if folder is None or not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.suffix in (".json", ".safetensors", ".bin"))
+
     def _offline_why(self) -> str | None:
         """Why the hub will not be contacted (None: it will be)."""
         env = _env_offline()
