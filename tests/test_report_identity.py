@@ -140,6 +140,8 @@ def test_not_evaluated_is_a_collapsed_table_in_html(tmp_path):
             store.put_unavailable(n, "default", ANY, OFFLINE.format(name=n, file=f"{n}.pth"), "method", "r1")
         html = render(store, "html", "matlab-y")
         md = render(store, "md", "matlab-y")
+        only_rainy = render(store, "md", "matlab-y", methods=["rainy"])
+    assert "Not evaluated" not in only_rainy  # the methods that could not run are listed when asked for
     section = html.split('id="not-evaluated"')[1].split("</details>")[0]
     assert "<details class=\"absent\">" in section and "<details class=\"absent\" open" not in section
     assert section.count("<tr>") == 2  # header and one grouped row

@@ -89,7 +89,14 @@ def read_snapshot(store: ResultsStore, methods: list[str] | None = None,
     tasks = store.task_results().merge(keys, on=["method", "variant", "weights_hash"], how="inner")
     if datasets:
         tasks = tasks[tasks["dataset"].isin(datasets)]
-    return StoreSnapshot(res, meth, fails, store.unavailable(), store.runs(), tasks, store.task_references(),
+    unavailable = store.unavailable()
+    if methods:  # methods that could not run: only those asked for (datasets and metrics stay)
+        named = unavailable.assign(spec=[canonical_spec(m, v) for m, v in zip(unavailable["method"], unavailable["variant"],
+                                                                                strict=True)])
+        named["stored_spec"] = named["spec"]
+        keep = ~unavailable["kind"].isin(["method", "method-dataset"]) | select_methods(named, methods)
+        unavailable = unavailable[keep]
+    return StoreSnapshot(res, meth, fails, unavailable, store.runs(), tasks, store.task_references(),
                          store.task_setups())
 
 
