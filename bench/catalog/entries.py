@@ -13,7 +13,7 @@ from typing import Any
 from bench.catalog.weights import MISMATCH, MISSING, file_state, variant_files
 from bench.config import Settings
 from bench.errors import BenchError
-from bench.methods.api import canonical_spec
+from bench.methods.api import PrecomputedMethod, canonical_spec
 
 KINDS = ("methods", "datasets", "metrics", "task-models")
 
@@ -62,20 +62,22 @@ def _hint(status: str, spec: str, files: list[dict]) -> str:
     return "" if status.startswith("ready") else f"bench info {spec}"
 
 
-def _variant_row(cls, variant: str, settings: Settings, kind: str, unavailable) -> Row:
+def _variant_row(cls, variant: str, settings: Settings, kind: str, make) -> Row:
+    """make(cls, variant): the plugin instance, asked whether it can run here (a precomputed method whose
+    outputs are absent reads ``data missing``)."""
     spec = canonical_spec(cls.info.name, variant)
     status, files = _weights_status(cls, variant, settings)
-    reason = ""
+    reason, plugin = "", None
     if status == "ready":
         try:
-            reason = unavailable(cls, variant) or ""
+            plugin = make(cls, variant)
+            reason = plugin.unavailable_reason() or ""
         except BenchError as exc:
             reason = str(exc)
         except Exception as exc:  # noqa: BLE001 - a plugin that breaks while being listed
             status, reason = "plugin error", f"{type(exc).__name__}: {exc}"
         if reason and status == "ready":
-            status = "data missing" if getattr(cls.info, "kind", "") == "precomputed" or "outputs" in reason \
-                else "unavailable"
+            status = "data missing" if isinstance(plugin, PrecomputedMethod) else "unavailable"
         elif status == "ready" and getattr(cls.info.variants.get(variant), "packaged", False):
             status = "ready (shipped)"
     if not reason:
@@ -86,15 +88,15 @@ def _variant_row(cls, variant: str, settings: Settings, kind: str, unavailable) 
                {"default": default and len(cls.info.variants) > 1, "files": files})
 
 
-def _method_unavailable(cls, variant: str, settings: Settings) -> str | None:
+def _method(cls, variant: str, settings: Settings):
     method = cls(variant)
     method.data_root = settings.data_root
-    return method.unavailable_reason()
+    return method
 
 
 def method_variant_rows(cls, settings: Settings) -> list[Row]:
     """One row per variant of a method plugin class."""
-    return [_variant_row(cls, variant, settings, cls.info.kind, lambda c, v: _method_unavailable(c, v, settings))
+    return [_variant_row(cls, variant, settings, cls.info.kind, lambda c, v: _method(c, v, settings))
             for variant in cls.info.variants]
 
 
@@ -102,7 +104,7 @@ def task_model_variant_rows(cls, settings: Settings) -> list[Row]:
     """One row per declared variant of a task-model plugin class (an open-variant model: its default)."""
     rows = []
     for variant in [cls.info.default_variant] if cls.info.open_variants else list(cls.info.variants):
-        row = _variant_row(cls, variant, settings, cls.info.task, lambda c, v: c(v).unavailable_reason())
+        row = _variant_row(cls, variant, settings, cls.info.task, lambda c, v: c(v))
         row.extra.update(label_space=cls.info.label_space, open_variants=cls.info.open_variants)
         rows.append(row)
     return rows
