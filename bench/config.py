@@ -14,6 +14,10 @@ from bench.errors import BadInputError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+#: settings that choose where work runs, not what is computed (left out of the config hash)
+EXECUTION_SETTINGS = ("executor", "ray_address", "workers", "gpus_per_worker", "shared_fs")
+
+
 @dataclass
 class Settings:
     """Resolved settings of one invocation. All paths are absolute."""
@@ -35,6 +39,12 @@ class Settings:
     plugin_files: list[Path] = field(default_factory=list)
     precomputed: dict[str, Path] = field(default_factory=dict)
     config_file: Path | None = None
+    # where the work runs (never what is computed, so not part of the config hash); see bench/executors/
+    executor: str = "local"  # local | ray
+    ray_address: str = ""  # "" starts Ray on this machine; auto | HOST:PORT joins a running cluster
+    workers: int = 0  # Ray workers; 0: the cluster's CPUs / threads per worker, or its GPUs / GPUs per worker
+    gpus_per_worker: float | None = None  # None: 1 when the cluster has GPUs (and device is not cpu), else 0
+    shared_fs: bool = True  # workers write outputs to output_dir themselves (else they ship them to the driver)
 
     @property
     def results_db(self) -> Path:
@@ -45,7 +55,7 @@ class Settings:
         return self.output_dir / "outputs"
 
     def config_hash(self) -> str:
-        data = {k: str(v) for k, v in asdict(self).items()}
+        data = {k: str(v) for k, v in asdict(self).items() if k not in EXECUTION_SETTINGS}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -122,4 +132,9 @@ def load_settings(
         plugin_files=[resolve(p, ".") for p in raw.get("plugins", {}).get("files", [])],
         precomputed=precomputed,
         config_file=path,
+        executor=str(run.get("executor", "local")),
+        ray_address=str(run.get("ray_address", "")),
+        workers=int(run.get("workers", 0)),
+        gpus_per_worker=float(run["gpus_per_worker"]) if "gpus_per_worker" in run else None,
+        shared_fs=bool(run.get("shared_fs", True)),
     )

@@ -104,6 +104,14 @@ class Registry(Generic[T]):
         return iter(self.names())
 
 
+_PLUGIN_FILES: list[Path] = []  # local plugin files loaded in this process, in order
+
+
+def loaded_plugin_files() -> list[Path]:
+    """The local plugin files this process has loaded (a worker process loads the same ones)."""
+    return list(_PLUGIN_FILES)
+
+
 def load_plugin_file(path: str | Path) -> None:
     """Import a local Python file; its ``DerainMethod`` and ``TaskModel`` subclasses are registered under
     their ``info.name``."""
@@ -132,3 +140,5 @@ def load_plugin_file(path: str | Path) -> None:
             METHODS.register(value.info.name, value, source=f"file:{path}")
         elif issubclass(value, TaskModel):
             TASK_MODELS.register(value.info.name, value, source=f"file:{path}")
+    if path not in _PLUGIN_FILES:
+        _PLUGIN_FILES.append(path)

@@ -81,20 +81,32 @@ def run_command(
     pseudo_labels: bool = typer.Option(False, "--pseudo-labels",
                                        help="score tasks on paired sets without labels against the task model's output on clean targets"),
     no_progress: bool = typer.Option(False, "--no-progress", help="hide progress bars"),
+    executor: Optional[str] = typer.Option(None, help="where images are measured: local (this process, default) | ray"),
+    ray_address: Optional[str] = typer.Option(None, help="--executor ray: auto | HOST:PORT of a running cluster "
+                                                         "(default: start Ray on this machine)"),
+    workers: Optional[int] = typer.Option(None, min=1, help="--executor ray: worker processes (default: CPUs / threads, "
+                                                            "or GPUs / GPUs per worker)"),
+    gpus_per_worker: Optional[float] = typer.Option(None, min=0, help="--executor ray: GPUs per worker, e.g. 1 or 0.5 "
+                                                                      "(default: 1 when the cluster has GPUs)"),
+    no_shared_fs: bool = typer.Option(False, "--no-shared-fs", help="--executor ray: workers send their outputs back to "
+                                                                    "this machine (output folder not shared)"),
 ) -> None:
     """Run methods over datasets and store per-image results (finished images are skipped on rerun)."""
+    from bench.executors import apply_executor_flags, make_executor
     from bench.results.store import ResultsStore
     from bench.runner.runner import Runner
 
     settings = settings_from(config, data_root, weights_dir, out, device, plugin)
     if efficiency_size:
         settings.efficiency_size = efficiency_size
+    apply_executor_flags(settings, executor, ray_address, workers, gpus_per_worker, no_shared_fs)
+    chosen_executor = make_executor(settings)
     method_specs = resolve_method_specs(methods or settings.methods)
     dataset_specs = resolve_dataset_specs(datasets or settings.datasets, settings)
     profiles = resolve_profiles(profile or settings.profile)
     task_list, task_models = resolve_tasks(tasks or settings.tasks, task_model or [])
     with ResultsStore(settings.results_db) as store:
-        runner = Runner(settings, store, console=console, show_progress=not no_progress)
+        runner = Runner(settings, store, console=console, show_progress=not no_progress, executor=chosen_executor)
         summary = runner.run(method_specs, dataset_specs, profiles, limit, command=" ".join(["bench", *sys.argv[1:]]),
                              tasks=task_list, task_models=task_models, pseudo_labels=pseudo_labels)
     console.print(f"[bold]done[/bold]: {summary.computed} image(s) measured, {summary.skipped} already finished, "

@@ -32,6 +32,12 @@ class LocalExecutor:
     def device_label(self, device: torch.device) -> str:
         return str(device)
 
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
     def run(self, plan: list[MethodWork], runner: Runner) -> None:
         self.nodes.add(socket.gethostname())
         for work in plan:

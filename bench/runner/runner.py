@@ -63,7 +63,7 @@ class Runner:
             torch.set_num_threads(settings.threads)
         self._nr_metrics: list | None = None
         self.jobs: dict[str, list[DownstreamJob]] = {}  # dataset name -> downstream jobs of this run
-        self.work = ImageWork(self.device, settings.outputs_dir, self.jobs, self._available_nr_metrics)
+        self.work = ImageWork(self.device, settings.outputs_dir, self.jobs, self.available_nr_metrics)
         self.profiles: list[str] = []
         self.summary = RunSummary()
 
@@ -76,10 +76,11 @@ class Runner:
         without labels for a task are scored against the task model's output on their clean targets."""
         summary = self.summary = RunSummary(run_id=time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
         self.profiles = profiles
-        self.store.start_run(summary.run_id, provenance(self.settings, self.executor.device_label(self.device), command,
-                                                        executor=self.executor.name))
         status = "interrupted"
         try:
+            self.executor.start()  # before planning: a cluster's resources decide the workers' device
+            self.store.start_run(summary.run_id, provenance(self.settings, self.executor.device_label(self.device), command,
+                                                            executor=self.executor.name))
             datasets = self._open_datasets(dataset_specs, summary)  # embedded and derived sets are generated here, once
             plan: list[MethodWork] = []
             if tasks is None or tasks:
@@ -100,7 +101,11 @@ class Runner:
             self.executor.run(plan, self)
             status = "finished"
         finally:
-            self.store.finish_run(summary.run_id, status, workers=self.executor.workers, nodes=sorted(self.executor.nodes))
+            try:
+                self.executor.stop()
+            finally:
+                self.store.finish_run(summary.run_id, status, workers=self.executor.workers,
+                                      nodes=sorted(self.executor.nodes))
         return summary
 
     def _open_datasets(self, specs: list[str], summary: RunSummary) -> list[Dataset]:
@@ -153,9 +158,9 @@ class Runner:
     def _needed(self, dataset: Dataset, sample: Sample, profiles: list[str]) -> set[tuple[str, str]]:
         if dataset.card.paired:
             return {(m, p) for p in profiles for m in ("psnr", "ssim")}
-        return {(m.info.name, NO_PROFILE) for m in self._available_nr_metrics()}
+        return {(m.info.name, NO_PROFILE) for m in self.available_nr_metrics()}
 
-    def _available_nr_metrics(self) -> list:
+    def available_nr_metrics(self) -> list:
         if self._nr_metrics is None:
             self._nr_metrics = []
             for name in NO_REFERENCE_METRICS:
