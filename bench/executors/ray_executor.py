@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ SHARD_IMAGES = 2
 MAX_ATTEMPTS = 3
 #: seconds between checks for Ctrl-C while waiting for results
 POLL_S = 0.5
+#: say so when some workers have not started after this many seconds (the cluster lacks the resources)
+WAIT_WARNING_S = 120
 
 INSTALL_HINT = "pip install -e '.[ray]' (in a checkout) or pip install 'ray>=2.9,<3'"
 
@@ -112,9 +115,11 @@ class RayExecutor:
                 try:
                     ray.init(address=self.address, **options)
                 except (ConnectionError, RuntimeError, ValueError) as exc:
-                    raise BadInputError(f"--ray-address {self.address}: no Ray cluster reached ({exc}); start one with "
-                                        f"`ray start --head` (see README, Running on a cluster), or drop --ray-address to "
-                                        f"start Ray on this machine") from None
+                    raise BadInputError(f"--ray-address {self.address}: no Ray cluster reached ({_first_line(exc)}); start "
+                                        f"one with `ray start --head` (README, Running on a cluster), or drop --ray-address "
+                                        f"to start Ray on this machine. A cluster with token authentication needs its token "
+                                        f"here (~/.ray/auth_token from the head node) and, with HOST:PORT, "
+                                        f"RAY_AUTH_MODE=token") from None
             else:
                 cpus = os.cpu_count() or 1
                 ray.init(num_cpus=max(cpus, self.workers * self.threads), **options)
@@ -172,6 +177,7 @@ class RayExecutor:
         self._pending = pending
         self._job_descs = {name: tuple(JobDesc.of(j) for j in jobs) for name, jobs in runner.jobs.items()}
         self._nr_names: tuple[str, ...] | None = None
+        self._since, self._warned = time.monotonic(), False
         with runner.progress() as progress:
             self._progress = progress
             self._overall = progress.add_task(f"all images ({count} Ray workers)", total=images)
@@ -195,6 +201,13 @@ class RayExecutor:
             raise BenchError("every Ray worker is gone and images remain; see the worker logs (ray logs, or "
                              "/tmp/ray/session_latest/logs on each node)")
         done, _ = ray.wait(list(self._refs), num_returns=1, timeout=POLL_S)
+        waiting = sum(1 for s in self._slots if not s.ready)
+        if waiting and not self._warned and time.monotonic() - self._since > WAIT_WARNING_S:
+            self._warned = True
+            self._progress.console.print(
+                f"[yellow]{waiting} of {len(self._slots)} Ray workers have not started after {WAIT_WARNING_S} s: each "
+                f"asks for {self.threads} CPU(s) and {self.gpus_per_worker or 0:g} GPU(s) and the cluster has "
+                f"{_resources(ray)}; lower --workers, or add nodes[/yellow]")
         for ref in done:
             if ref in self._refs:
                 self._handle(ref)
@@ -381,6 +394,11 @@ class RayExecutor:
                 runner.commit_efficiency(work, reply.device_type, reply.figures)
             return
         runner.efficiency_failed(work, "the worker died each time")
+
+
+def _resources(ray) -> str:
+    total = ray.cluster_resources()
+    return f"{total.get('CPU', 0):g} CPU(s) and {total.get('GPU', 0):g} GPU(s) in all"
 
 
 def _first_line(exc: Exception) -> str:
