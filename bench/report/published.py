@@ -106,7 +106,10 @@ def load_published(path: Path = PUBLISHED_FILE) -> tuple[list[Figure], dict[str,
 
 
 def _signed(metric: str, value: float) -> str:
+    """A difference as printed: +0.12, -0.0040, ±0.00 when it rounds to zero."""
     text = format_value(metric, abs(value) / SCALE.get(metric, 1.0))
+    if not any(c in "123456789" for c in text):
+        return "±" + text
     return ("+" if value >= 0 else "-") + text
 
 
