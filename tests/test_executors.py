@@ -74,9 +74,8 @@ def _project(tmp: Path, count: int = 10) -> Path:
     return tmp / "bench.toml"
 
 
-def _bench(*args: str, timeout: int = 600, python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, *python_flags, "-m", "bench", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def _bench(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def _values(db: Path) -> pd.DataFrame:
@@ -104,10 +103,8 @@ def _count(db: Path, sql: str) -> int:
 def test_ray_executor_stores_the_figures_of_the_local_executor(tmp_path):
     args = ["run", "--methods", "rainy,sapnet", "--datasets", "default", "--limit", "1", "--efficiency-size", "64x48",
             "--no-progress"]
-    local = _bench(*args, "--out", str(tmp_path / "local"), python_flags=("-X", "importtime"))
-    assert local.returncode == 0, local.stderr[-3000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in local.stderr.splitlines() if line.startswith("import time:")}
-    assert "ray" not in imported, "the local executor must not import Ray"
+    local = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
     ray_run = _bench(*args, "--executor", "ray", "--out", str(tmp_path / "ray"))
     assert ray_run.returncode == 0, ray_run.stderr[-3000:]
     assert "4 image(s) measured" in ray_run.stderr
@@ -126,6 +123,16 @@ def test_ray_executor_stores_the_figures_of_the_local_executor(tmp_path):
     for image in (tmp_path / "ray" / "outputs").rglob("*.png"):  # outputs written by the workers, pixel-identical
         twin = tmp_path / "local" / image.relative_to(tmp_path / "ray")
         np.testing.assert_array_equal(np.asarray(Image.open(image)), np.asarray(Image.open(twin)))
+
+
+def test_bench_list_and_a_local_run_do_not_import_ray():
+    code = ("import sys; from typer.testing import CliRunner; from bench.cli import app; "
+            "CliRunner().invoke(app, ['list', 'methods']); import bench.executors.local, bench.runner.runner; "
+            "from bench.config import load_settings; from bench.executors import make_executor; "
+            "make_executor(load_settings()); print('ray' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
 
 
 # Ctrl-C and kill -9 of the driver -------------------------------------------------------------------------

@@ -122,7 +122,8 @@ class RayExecutor:
                                         f"RAY_AUTH_MODE=token") from None
             else:
                 cpus = os.cpu_count() or 1
-                ray.init(num_cpus=max(cpus, self.workers * self.threads), **options)
+                # "local": a new Ray on this machine, even where `ray start` runs one (that one is --ray-address auto)
+                ray.init(address="local", num_cpus=max(cpus, self.workers * self.threads), **options)
             self._started_here = True
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
