@@ -1,9 +1,9 @@
 """Wall time of one benchmark job with the local executor and with Ray at 1 and 2 workers; the store's commits/s.
 
 The job is `bench run --methods sapnet,rainy --datasets default` (the 32 embedded images, 256x192), with
-the efficiency measurement off and one torch thread per process ([run] threads = 1), in a fresh results
-folder each time: local (one thread), then `--executor ray --workers 1`, then `--workers 2` (Ray started
-by the command). Printed per job: the command's wall time (Python, torch and Ray start-up included), the
+the efficiency measurement off and one thread per process ([run] threads = 1 and OMP_NUM_THREADS=1, as
+Ray sets in its workers), in a fresh results folder each time: local (one thread), then `--executor ray
+--workers 1`, then `--workers 2` (Ray started by the command). Printed per job: the command's wall time (Python, torch and Ray start-up included), the
 run's own time in the store (from its start, after Ray is up, to its end) and the speed-up of 2 workers
 over 1. Then the results store alone: commits per second, one image per commit (the driver commits every
 image separately), for an image's figures alone and with a downstream detection record; and the CPU
@@ -16,6 +16,7 @@ Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import subprocess
 import sys
@@ -56,8 +57,10 @@ def time_job(folder: Path, name: str, methods: str, limit: int | None, extra: li
     config = write_config(folder, name)
     cmd = [sys.executable, "-m", "bench", "run", "--config", str(config), "--methods", methods, "--datasets", "default",
            "--no-progress", *(["--limit", str(limit)] if limit else []), *extra]
+    # one thread for every library in every process (Ray sets this in its workers; the local run gets the same)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
