@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from io import StringIO
 from pathlib import Path
@@ -42,6 +43,17 @@ class DiesOnce(DerainMethod):
             marker.write_text(str(os.getpid()))
             os._exit(3)
         return (batch + batch.roll(1, -1) + batch.roll(-1, -1)) / 3
+
+
+class BrokenLoad(DerainMethod):
+    """A method whose weights cannot be loaded."""
+    info = MethodInfo(name="brokenload", paper="test", year=None, kind="learned")
+
+    def load(self, device):
+        raise RuntimeError("checkpoint is garbage")
+
+    def derain(self, batch):
+        return batch
 
 
 class Slow(DerainMethod):
@@ -227,6 +239,19 @@ def test_a_dead_worker_is_replaced_and_every_image_is_measured_once(tmp_path, lo
     pd.testing.assert_frame_equal(_values(db), _values(tmp_path / "local" / "results.sqlite"))
 
 
+def test_a_method_that_cannot_load_on_a_worker_is_listed_as_not_run(tmp_path, local_ray):
+    config = _project(tmp_path, count=3)
+    result = CliRunner().invoke(app, ["run", "--config", str(config), "--methods", "brokenload,slow", "--datasets", "toy",
+                                      "--no-progress", "--executor", "ray"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "method brokenload failed to load: RuntimeError: checkpoint is garbage" in result.output
+    assert "3 image(s) measured" in result.output  # slow's images
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as con:
+        assert con.execute("SELECT reason FROM unavailable WHERE method='brokenload'").fetchone()[0] == \
+            "RuntimeError: checkpoint is garbage"
+        assert con.execute("SELECT COUNT(*) FROM results WHERE method='brokenload'").fetchone()[0] == 0
+
+
 def _figures(config: Path, out: Path) -> pd.DataFrame:
     done = CliRunner().invoke(app, ["report", "--config", str(config), "--out", "-", "--format", "csv"],
                               env={"BENCH_OUTPUT_DIR": str(out)})
@@ -241,6 +266,7 @@ def test_downstream_on_ray_without_a_shared_filesystem_matches_local(downstream_
     config = downstream_project
     monkeypatch.chdir(config.parent)
     args = ["run", "--config", str(config), "--methods", "rainy,median", "--datasets", "toydet,toyseg", "--no-progress"]
+    scratch_before = set(Path(tempfile.gettempdir()).glob("bench-worker-*"))
     on_ray = CliRunner().invoke(app, [*args, "--executor", "ray", "--no-shared-fs", "--out", str(config.parent / "ray")])
     assert on_ray.exit_code == 0, on_ray.output
     local = CliRunner().invoke(app, [*args, "--out", str(config.parent / "local")])
@@ -254,6 +280,7 @@ def test_downstream_on_ray_without_a_shared_filesystem_matches_local(downstream_
     written = sorted(p.relative_to(config.parent / "local") for p in (config.parent / "local" / "outputs").rglob("*.png")
                      if "references" not in p.parts)
     assert shipped == written and any("predictions" in p.parts for p in shipped)
+    assert set(Path(tempfile.gettempdir()).glob("bench-worker-*")) == scratch_before  # workers removed their scratch
 
 
 # messages ----------------------------------------------------------------------------------------------

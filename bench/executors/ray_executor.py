@@ -89,6 +89,7 @@ class RayExecutor:
         self._started_here = False
         self._slots: list[_Slot] = []
         self._replacements_left = 0
+        self._finished = False
 
     # set-up ---------------------------------------------------------------------------------------
     def driver_device(self, name: str) -> torch.device:
@@ -147,6 +148,9 @@ class RayExecutor:
         ray = self._ray
         if ray is None:
             return
+        closing = [slot.actor.close.remote() for slot in self._slots if slot.ready] if self._finished else []
+        if closing:  # the workers remove their scratch folders (not after Ctrl-C: then they stop at once)
+            ray.wait(closing, num_returns=len(closing), timeout=10)
         for slot in self._slots:
             try:
                 ray.kill(slot.actor, no_restart=True)
@@ -183,13 +187,18 @@ class RayExecutor:
             self._progress = progress
             self._overall = progress.add_task(f"all images ({count} Ray workers)", total=images)
             self._bars = {id(g): progress.add_task(g.label, total=len(g.samples)) for w in plan for g in w.groups}
-            while any(pending.values()) or any(kind == "image" for kind, _, _ in self._refs.values()):
+            while self._images_left():
                 for slot in list(self._slots):
                     self._fill(slot)
                 self._wait_one()
             for work in efficiency:
                 if id(work) not in self._broken:
                     self._efficiency(work)
+        self._finished = True
+
+    def _images_left(self) -> bool:
+        return (any(q for key, q in self._pending.items() if key not in self._broken)
+                or any(kind == "image" for kind, _, _ in self._refs.values()))
 
     def _new_actor(self):
         options = dict(num_cpus=self.threads, num_gpus=self.gpus_per_worker or 0, max_restarts=0, max_task_retries=0,
@@ -232,7 +241,7 @@ class RayExecutor:
         first = live[0]
         if first.method is None:
             chosen = first
-        elif slot.work is not None and slot.work in live:
+        elif any(w is slot.work for w in live):
             chosen = slot.work
         else:
             def share(work: MethodWork) -> float:
@@ -346,7 +355,8 @@ class RayExecutor:
                     self._apply(item, Reply("", ImageResult(failure=ImageFailure("worker", item.group.samples[item.index].input,
                                                                                  reason))))
                     continue
-            self._pending[id(item.work)].appendleft(item)
+            if id(item.work) not in self._broken:
+                self._pending[id(item.work)].appendleft(item)
         for ref, (_kind, owner, _item) in list(self._refs.items()):
             if owner is slot:
                 self._refs.pop(ref)

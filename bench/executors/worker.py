@@ -256,7 +256,8 @@ class ImageWorker:
                 path.unlink()
         return files
 
-    def __del__(self) -> None:
+    def close(self) -> None:
+        """Remove the scratch folder (no shared filesystem); called before the worker is stopped."""
         if getattr(self, "scratch", None) is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
