@@ -22,7 +22,8 @@ def make_executor(settings: Settings):
 
         return LocalExecutor()
     if settings.executor == "ray":
-        from bench.executors.ray_executor import RayExecutor, import_ray
+        from bench.executors.ray_cluster import import_ray
+        from bench.executors.ray_executor import RayExecutor
         from bench.registry import loaded_plugin_files
 
         import_ray()  # not installed: say how, before any work

@@ -6,12 +6,11 @@ idle worker a shard of a few images of one (method and weights, dataset), prefer
 already holds, and commits every image to the results store as its result arrives: it stays the only
 writer of the store. A worker process that dies (crash, OOM, lost node) is replaced and its unfinished
 images are given to another; the image it was working on is retried at most MAX_ATTEMPTS times, then
-stored as a failure. Ray is imported here only, so `bench list` and local runs never load it.
+stored as a failure. Ray is imported in bench/executors/ only, so `bench list` and local runs never load it.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections import deque
@@ -21,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from bench.errors import BadInputError, BenchError
+from bench.errors import BenchError
+from bench.executors.ray_cluster import connect, describe_resources, disconnect, worker_shape
 from bench.executors.worker import ImageTask, ImageWorker, JobDesc, MethodDesc, Reply
 from bench.runner.image_work import ImageFailure, ImageResult
 from bench.runner.plan import ImageGroup, MethodWork
@@ -38,18 +38,6 @@ MAX_ATTEMPTS = 3
 POLL_S = 0.5
 #: say so when some workers have not started after this many seconds (the cluster lacks the resources)
 WAIT_WARNING_S = 120
-
-INSTALL_HINT = "pip install -e '.[ray]' (in a checkout) or pip install 'ray>=2.9,<3'"
-
-
-def import_ray():
-    try:
-        import ray
-    except ImportError as exc:
-        raise BadInputError(f"--executor ray needs Ray, which is not installed here ({exc}); install it with "
-                            f"{INSTALL_HINT}, or use --executor local") from None
-    return ray
-
 
 @dataclass
 class _Item:
@@ -107,40 +95,9 @@ class RayExecutor:
         return f"{self.device_type(device)} (ray workers)"
 
     def start(self) -> None:
-        """Join the cluster at the address, or start Ray on this machine; fix the number of workers."""
-        ray = self._ray = import_ray()
-        if not ray.is_initialized():
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            options = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-            if self.address:
-                try:
-                    ray.init(address=self.address, **options)
-                except (ConnectionError, RuntimeError, ValueError) as exc:
-                    raise BadInputError(f"--ray-address {self.address}: no Ray cluster reached ({_first_line(exc)}); start "
-                                        f"one with `ray start --head` (README, Running on a cluster), or drop --ray-address "
-                                        f"to start Ray on this machine. A cluster with token authentication needs its token "
-                                        f"here (~/.ray/auth_token from the head node) and, with HOST:PORT, "
-                                        f"RAY_AUTH_MODE=token") from None
-            else:
-                cpus = os.cpu_count() or 1
-                # "local": a new Ray on this machine, even where `ray start` runs one (that one is --ray-address auto)
-                ray.init(address="local", num_cpus=max(cpus, self.workers * self.threads), **options)
-            self._started_here = True
-        resources = ray.cluster_resources()
-        cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-        if self.gpus_per_worker is None:
-            self.gpus_per_worker = 1.0 if gpus >= 1 and self.settings.device != "cpu" else 0.0
-        if self.gpus_per_worker > 0 and gpus < self.gpus_per_worker:
-            raise BadInputError(f"--gpus-per-worker {self.gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s); use "
-                                f"--gpus-per-worker 0 (CPU workers) or join a cluster with GPUs (--ray-address)")
-        if self.settings.device == "cuda" and self.gpus_per_worker == 0:
-            raise BadInputError("--device cuda with --executor ray: give each worker a GPU with --gpus-per-worker "
-                                "(e.g. 1, or 0.5 for two workers per GPU)")
-        if self.gpus_per_worker > 0 and self.settings.device == "cpu":
-            raise BadInputError("--device cpu with --gpus-per-worker: drop one of them")
-        if not self.workers:
-            self.workers = int(gpus // self.gpus_per_worker) if self.gpus_per_worker else int(cpus // self.threads)
-        self.workers = max(1, self.workers)
+        """Join the cluster at the address, or start Ray on this machine; fix the workers' shape and number."""
+        self._ray, self._started_here = connect(self.address, self.workers * self.threads)
+        self.gpus_per_worker, self.workers = worker_shape(self._ray, self.settings, self.threads)
         self._replacements_left = 2 * self.workers + MAX_ATTEMPTS
 
     def stop(self) -> None:
@@ -157,8 +114,7 @@ class RayExecutor:
             except Exception:  # already gone
                 pass
         self._slots = []
-        if self._started_here and ray.is_initialized():
-            ray.shutdown()
+        disconnect(ray, self._started_here)
         self._ray, self._started_here = None, False
 
     # the job --------------------------------------------------------------------------------------
@@ -217,7 +173,7 @@ class RayExecutor:
             self._progress.console.print(
                 f"[yellow]{waiting} of {len(self._slots)} Ray workers have not started after {WAIT_WARNING_S} s: each "
                 f"asks for {self.threads} CPU(s) and {self.gpus_per_worker or 0:g} GPU(s) and the cluster has "
-                f"{_resources(ray)}; lower --workers, or add nodes[/yellow]")
+                f"{describe_resources(ray)}; lower --workers, or add nodes[/yellow]")
         for ref in done:
             if ref in self._refs:
                 self._handle(ref)
@@ -405,11 +361,6 @@ class RayExecutor:
                 runner.commit_efficiency(work, reply.device_type, reply.figures)
             return
         runner.efficiency_failed(work, "the worker died each time")
-
-
-def _resources(ray) -> str:
-    total = ray.cluster_resources()
-    return f"{total.get('CPU', 0):g} CPU(s) and {total.get('GPU', 0):g} GPU(s) in all"
 
 
 def _first_line(exc: Exception) -> str:
