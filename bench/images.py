@@ -6,6 +6,7 @@ more than 8-bit precision) so that each metric profile can quantise them to 8 bi
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -27,6 +28,20 @@ def _png_bit_depth(path: Path) -> int | None:
     return head[24]
 
 
+@contextlib.contextmanager
+def _strict_decoding():
+    """Truncated files must fail even when an imported library (pyiqa's AVA loader does) has set Pillow's
+    process-wide ImageFile.LOAD_TRUNCATED_IMAGES."""
+    from PIL import ImageFile
+
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as float32 HxWx3 RGB in [0,1].
 
@@ -40,7 +55,7 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         if _png_bit_depth(path) == 16:
             return _read_png16(path)
-        with Image.open(path) as img:
+        with Image.open(path) as img, _strict_decoding():
             img.load()  # forces a full decode: truncated JPEG/PNG raise here
             mode = img.mode
             if mode in ("I;16", "I;16B", "I;16L", "I"):

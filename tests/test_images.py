@@ -45,3 +45,15 @@ def test_corrupt_and_truncated_files_raise_errors_naming_the_file(tmp_path):
     for name in ("bad.png", "t.jpg"):
         with pytest.raises(BadInputError, match=name):
             read_image(tmp_path / name)
+
+
+def test_truncated_files_fail_even_when_a_library_allows_them_process_wide(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # as importing pyiqa.data does
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3)).astype(np.uint8)).save(tmp_path / "t.jpg")
+    data = (tmp_path / "t.jpg").read_bytes()
+    (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadInputError, match="t.jpg"):
+        read_image(tmp_path / "t.jpg")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the setting is restored
