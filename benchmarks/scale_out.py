@@ -3,7 +3,8 @@
 The job is `bench run --methods sapnet,rainy --datasets default` (the 32 embedded images, 256x192), with
 the efficiency measurement off and one thread per process ([run] threads = 1 and OMP_NUM_THREADS=1, as
 Ray sets in its workers), in a fresh results folder each time: local (one thread), then `--executor ray
---workers 1`, then `--workers 2` (Ray started by the command). Printed per job: the command's wall time (Python, torch and Ray start-up included), the
+--workers 1`, then `--workers 2` (Ray started by the command). Printed per job: the command's wall time
+(Python, torch and Ray start-up included), the
 run's own time in the store (from its start, after Ray is up, to its end) and the speed-up of 2 workers
 over 1. Then the results store alone: commits per second, one image per commit (the driver commits every
 image separately), for an image's figures alone and with a downstream detection record; and the CPU
