@@ -4,12 +4,13 @@ The job is `bench run --methods sapnet,rainy --datasets default` (the 32 embedde
 the efficiency measurement off and one thread per process ([run] threads = 1 and OMP_NUM_THREADS=1, as
 Ray sets in its workers), in a fresh results folder each time: local (one thread), then `--executor ray
 --workers 1`, then `--workers 2` (Ray started by the command). Printed per job: the command's wall time
-(Python, torch and Ray start-up included), the
-run's own time in the store (from its start, after Ray is up, to its end) and the speed-up of 2 workers
-over 1. Then the results store alone: commits per second, one image per commit (the driver commits every
-image separately), for an image's figures alone and with a downstream detection record; and the CPU
-side of one 481x321 image (read, 16-bit write, PSNR/SSIM), which a GPU worker pays besides deraining.
-Figures are printed, never asserted.
+(Python, torch and Ray start-up included), the run's own time in the store (from its start, after Ray is
+up, to its end) and the speed-up of 2 workers over 1, next to a control: how much faster two
+single-thread processes run together than one on this machine at that moment (on a shared machine other
+work takes its share of the cores). Then the results store alone: commits per second, one image per
+commit (the driver commits every image separately), for an image's figures alone and with a downstream
+detection record; and the CPU side of one 481x321 image (read, 16-bit write, PSNR/SSIM), which a GPU
+worker pays besides deraining. Figures are printed, never asserted.
 
     python benchmarks/scale_out.py [--methods sapnet,rainy] [--limit N] [--commits 2000] [--skip-jobs]
 """
@@ -70,6 +71,21 @@ def time_job(folder: Path, name: str, methods: str, limit: int | None, extra: li
         images = con.execute("SELECT COUNT(DISTINCT method || '/' || dataset || '/' || image_id) FROM results "
                              "WHERE metric = 'psnr'").fetchone()[0]
     return wall, finished - started, images
+
+
+BURN = ("import time, torch; torch.set_num_threads(1); x = torch.randn(1, 32, 192, 256); w = torch.randn(32, 32, 3, 3); "
+        "t = time.perf_counter(); [torch.nn.functional.conv2d(x, w, padding=1) for _ in range(80)]; "
+        "print(time.perf_counter() - t)")
+
+
+def machine_parallelism() -> float:
+    """Throughput of two single-thread convolution processes run together, relative to one alone: the speed-up
+    this machine can give 2 workers right now (2.0 on two free cores; less when other work shares them)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    alone = float(subprocess.run([sys.executable, "-c", BURN], capture_output=True, text=True, env=env).stdout)
+    pair = [subprocess.Popen([sys.executable, "-c", BURN], stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    together = max(float(p.communicate()[0]) for p in pair)
+    return 2 * alone / together
 
 
 def commits_per_second(folder: Path, count: int, with_record: bool) -> float:
@@ -137,6 +153,8 @@ def main() -> None:
             for label, (name, extra) in jobs.items():
                 wall, run_s, images = figures[label] = time_job(folder, name, args.methods, args.limit, extra)
                 print(f"{label:<28}{images:>8}{wall:>9.1f}{run_s:>9.1f}{images / run_s:>10.2f}", flush=True)
+            print(f"control: 2 single-thread processes together ran at {machine_parallelism():.2f}x the throughput of 1 "
+                  f"(2.00x on two free cores); os.getloadavg() {os.getloadavg()[0]:.1f}")
             one, two = figures["ray, 1 worker x 1 thread"], figures["ray, 2 workers x 1 thread"]
             print(f"speed-up, 2 Ray workers over 1: {one[0] / two[0]:.2f}x wall, {one[1] / two[1]:.2f}x run")
             local = figures["local, 1 thread"]

@@ -38,6 +38,8 @@ def connect(address: str, cpus_wanted: int):
                                 f"Ray on this machine. A cluster with token authentication needs its token here "
                                 f"(~/.ray/auth_token from the head node) and, with HOST:PORT, RAY_AUTH_MODE=token") from None
     else:
+        # workers at the priority of a local run (Ray's default nice 15 starves them on a shared machine)
+        os.environ.setdefault("RAY_worker_niceness", "0")
         # "local": a new Ray on this machine, even where `ray start` runs one (that one is --ray-address auto)
         ray.init(address="local", num_cpus=max(os.cpu_count() or 1, cpus_wanted), **options)
     return ray, True
