@@ -10,7 +10,8 @@ single-thread processes run together than one on this machine at that moment (on
 work takes its share of the cores). Then the results store alone: commits per second, one image per
 commit (the driver commits every image separately), for an image's figures alone and with a downstream
 detection record; and the CPU side of one 481x321 image (read, 16-bit write, PSNR/SSIM), which a GPU
-worker pays besides deraining. Figures are printed, never asserted.
+worker pays besides deraining; and how many results/s one driver receives through Ray and commits
+(stand-in workers that answer at once). Figures are printed, never asserted.
 
     python benchmarks/scale_out.py [--methods sapnet,rainy] [--limit N] [--commits 2000] [--skip-jobs]
 """
@@ -107,6 +108,47 @@ def commits_per_second(folder: Path, count: int, with_record: bool) -> float:
         return count / (time.perf_counter() - start)
 
 
+class _Echo:
+    """A stand-in worker: returns a ready image result at once (the driver's side of the loop is what is timed)."""
+
+    def measure(self, index: int):
+        from bench.executors.worker import Reply
+        from bench.runner.image_work import ImageResult
+
+        values = [(m, p, 30.0 + index % 7, "bench") for p in ("matlab-y", "rgb") for m in ("psnr", "ssim")]
+        return Reply("node", ImageResult(values + [("time_ms", "-", 12.5, "")]))
+
+
+def driver_results_per_second(folder: Path, count: int, actors_n: int = 4) -> float:
+    """Results/s one driver receives from ``actors_n`` Ray actors (2 in flight each, as the executor keeps them)
+    and commits, one image per commit."""
+    import ray
+
+    from bench.results.store import ResultKey, ResultsStore
+
+    ray.init(address="local", num_cpus=actors_n, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    try:
+        actors = [ray.remote(_Echo).remote() for _ in range(actors_n)]
+        ray.get([a.measure.remote(0) for a in actors])  # started
+        key = ResultKey("sapnet", "ours", "0123456789ab", "rain100l")
+        with ResultsStore(folder / "driver.sqlite") as store:
+            start, sent, done, inflight = time.perf_counter(), 0, 0, {}
+            while done < count:
+                for actor in actors:
+                    while sum(1 for a in inflight.values() if a is actor) < 2 and sent < count:
+                        inflight[actor.measure.remote(sent)] = actor
+                        sent += 1
+                ready, _ = ray.wait(list(inflight), num_returns=1)
+                for ref in ready:
+                    inflight.pop(ref)
+                    reply = ray.get(ref)
+                    store.put_image(key, f"img{done:06d}", reply.result.values, "bench-run")
+                    done += 1
+            return count / (time.perf_counter() - start)
+    finally:
+        ray.shutdown()
+
+
 def cpu_side_ms(repeats: int = 10) -> float:
     """Median ms of what a worker does for one 481x321 image besides deraining (one thread)."""
     import torch
@@ -163,6 +205,8 @@ def main() -> None:
         record = commits_per_second(folder, args.commits, with_record=True)
         print(f"results store: {plain:.0f} commits/s (one image per commit, 5 figures); "
               f"{record:.0f} commits/s with a 100-box detection record")
+        print(f"driver: {driver_results_per_second(folder, args.commits):.0f} results/s received through Ray from 4 "
+              f"stand-in workers that answer at once (2 in flight each) and committed one per transaction")
         print(f"CPU side of one 481x321 image (read input and target, 16-bit write, matlab-y PSNR/SSIM): "
               f"{cpu_side_ms():.0f} ms")
 
