@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,15 @@ def _strict_decoding():
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
+def pillow_open(path: Path) -> Image.Image:
+    """Pillow's own Image.open. Importing ultralytics replaces Image.open with a wrapper that, on a file Pillow
+    cannot identify, tries to pip-install and import pi-heif (ModuleNotFoundError offline, a network install
+    online); a corrupt input must instead fail here as a bad image."""
+    patches = sys.modules.get("ultralytics.utils.patches")
+    opener = getattr(patches, "_image_open", Image.open)
+    return opener(path)
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as float32 HxWx3 RGB in [0,1].
 
@@ -55,7 +65,7 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         if _png_bit_depth(path) == 16:
             return _read_png16(path)
-        with Image.open(path) as img, _strict_decoding():
+        with pillow_open(path) as img, _strict_decoding():
             img.load()  # forces a full decode: truncated JPEG/PNG raise here
             mode = img.mode
             if mode in ("I;16", "I;16B", "I;16L", "I"):

@@ -157,7 +157,9 @@ def test_ctrl_c_and_kill_of_the_driver_lose_nothing_finished(tmp_path):
     finished = "SELECT COUNT(DISTINCT image_id) FROM results WHERE metric='psnr'"
 
     def start_and_wait_for(images: int) -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # SIGINT at its default in the child even when this test runs in a background job (which ignores it)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.time() + 180
         while _count(db, finished) < images and time.time() < deadline:
             assert proc.poll() is None, proc.communicate()[1][-3000:]

@@ -57,3 +57,13 @@ def test_truncated_files_fail_even_when_a_library_allows_them_process_wide(tmp_p
     with pytest.raises(BadInputError, match="t.jpg"):
         read_image(tmp_path / "t.jpg")
     assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the setting is restored
+
+
+def test_unidentifiable_files_are_bad_inputs_after_ultralytics_patches_pillow(tmp_path):
+    """Importing ultralytics wraps Image.open to pip-install an image plugin on unknown files; a corrupt input
+    must still fail as a bad image (no install, no ModuleNotFoundError)."""
+    patches = pytest.importorskip("ultralytics.utils.patches")
+    assert Image.open is patches.image_open  # the wrapper is in place for this check
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(BadInputError, match="bad.png"):
+        read_image(tmp_path / "bad.png")

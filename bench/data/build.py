@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BadInputError
+from bench.images import pillow_open
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def build_downstream_set(items: Iterable[BuildItem], out_dir: Path, *, label_for
         write_png8(tmp / "input" / f"{item.stem}.png", rainy)
         write_png8(tmp / "target" / f"{item.stem}.png", clean)
         if label_format == "png":
-            with Image.open(item.label) as lab:
+            with pillow_open(item.label) as lab:
                 lab = lab.convert("L") if lab.mode == "P" else lab
                 if item.label_lookup is not None:
                     lab = Image.fromarray(item.label_lookup[np.asarray(lab, dtype=np.uint8)])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.images import pillow_open
 from bench.report.grid import Tile, _encode, _read
 from bench.report.summary import StoreSnapshot
 from bench.tasks.dataset_figures import task_profile
@@ -144,9 +145,8 @@ def build_downstream_grids(snapshot: StoreSnapshot, outputs_dir: Path, settings,
                 path = folder / "predictions" / f"{safe}-{reference}" / f"{image_id}.png"
                 if not path.is_file() or space is None:
                     continue
-                from PIL import Image
 
-                with Image.open(path) as img:
+                with pillow_open(path) as img:
                     label_map = np.asarray(img).astype(np.int64)
                 tiles.append(Tile(caption, _encode(_shrink(_overlay(image, label_map, space)))))
         if len(tiles) < 2:

@@ -20,6 +20,7 @@ import torch
 from bench.data.cards import Dataset
 from bench.data.layouts import Sample
 from bench.errors import BadInputError, BenchError, UnavailableError
+from bench.images import pillow_open
 from bench.results.store import ANY, ResultsStore, TaskRecord
 from bench.tasks.annotations import BoxLabels, LabelError, read_labels
 from bench.tasks.api import Detections, TaskModel
@@ -43,9 +44,8 @@ class TaskFailure(Exception):
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header."""
-    from PIL import Image
 
-    with Image.open(path) as img:
+    with pillow_open(path) as img:
         return img.size
 
 
@@ -169,11 +169,10 @@ class DownstreamJob:
         return self._pseudo_label_map(sample, target, target_prediction), None
 
     def _pseudo_label_map(self, sample: Sample, target: np.ndarray, prediction: np.ndarray | None) -> np.ndarray:
-        from PIL import Image
 
         path = self.references_dir / f"{sample.image_id}.png"
         if path.is_file():
-            with Image.open(path) as img:
+            with pillow_open(path) as img:
                 return np.asarray(img).astype(np.int64)
         labels = np.asarray(prediction if prediction is not None else self.predict(target, sample.target)).astype(np.int64)
         labels = np.where((labels >= 0) & (labels < self.space.num_classes), labels,

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BadInputError
+from bench.images import pillow_open
 from bench.tasks.label_spaces import LabelSpace, label_space
 
 FORMATS = ("png", "yolo", "coco-json")
@@ -159,12 +160,11 @@ def read_coco_labels(path: Path, image_id: str, width: int, height: int, space: 
 
 def read_label_png(path: Path, width: int, height: int, space: LabelSpace) -> np.ndarray:
     """int64 HxW class ids; values must be class ids or the space's ignore index; size must match."""
-    from PIL import Image
 
     if not path.is_file():
         raise LabelError(path, "label image missing; add it or remove the image")
     try:
-        with Image.open(path) as img:
+        with pillow_open(path) as img:
             if img.mode not in ("L", "P", "I", "I;16"):
                 raise LabelError(path, f"label image has mode {img.mode}; expected one channel of class ids (L or P)")
             labels = np.asarray(img).astype(np.int64)
