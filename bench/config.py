@@ -38,6 +38,8 @@ class Settings:
     task_models: dict[str, str] = field(default_factory=dict)  # task -> task model spec ([tasks] in bench.toml)
     plugin_files: list[Path] = field(default_factory=list)
     precomputed: dict[str, Path] = field(default_factory=dict)
+    #: [checkpoints."sapnet:NAME"] file = "x.pt": a `bench train` checkpoint, run as method spec sapnet:NAME
+    checkpoints: dict[str, Path] = field(default_factory=dict)
     config_file: Path | None = None
     # where the work runs (never what is computed, so not part of the config hash); see bench/executors/
     executor: str = "local"  # local | ray
@@ -114,6 +116,9 @@ def load_settings(
     precomputed = {
         name: resolve(section.get("folder"), ".") for name, section in raw.get("precomputed", {}).items()
     }
+    checkpoints = {
+        spec: resolve(section.get("file"), ".") for spec, section in raw.get("checkpoints", {}).items()
+    }
     return Settings(
         data_root=from_env(data_root, "BENCH_DATA_ROOT", "data_root", "data"),
         weights_dir=from_env(weights_dir, "BENCH_WEIGHTS_DIR", "weights_dir", "weights"),
@@ -131,6 +136,7 @@ def load_settings(
         task_models={k: str(v) for k, v in raw.get("tasks", {}).items()},
         plugin_files=[resolve(p, ".") for p in raw.get("plugins", {}).get("files", [])],
         precomputed=precomputed,
+        checkpoints=checkpoints,
         config_file=path,
         executor=str(run.get("executor", "local")),
         ray_address=str(run.get("ray_address", "")),

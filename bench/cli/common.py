@@ -52,6 +52,8 @@ def load_plugins(files: list[Path], settings: Settings) -> None:
 
     for path in files:
         load_plugin_file(path)
+    for spec, file in settings.checkpoints.items():
+        configure_checkpoint(spec, file)
     if settings.precomputed:
         try:
             from methods.precomputed import Precomputed
@@ -63,3 +65,20 @@ def load_plugins(files: list[Path], settings: Settings) -> None:
 
 def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def configure_checkpoint(spec: str, file: Path) -> None:
+    """Register bench.toml ``[checkpoints."METHOD:NAME"]``: a checkpoint written by `bench train` for METHOD
+    (sapnet or prenet), run as the method spec METHOD:NAME."""
+    from bench.errors import BadInputError
+    from bench.methods.registry import method_class
+
+    method, _, name = spec.partition(":")
+    if not (method and name):
+        raise BadInputError(f"[checkpoints.{spec}] in bench.toml: name the section by the spec to run it as, "
+                            f'e.g. [checkpoints."sapnet:mine"] with file = "runs/train/sapnet/sapnet_final.pt"')
+    plugin = method_class(method)
+    if not hasattr(plugin, "configure_checkpoint"):
+        raise BadInputError(f"[checkpoints.\"{spec}\"] in bench.toml: method {method!r} cannot load a `bench train` "
+                            f"checkpoint; use sapnet or prenet")
+    plugin.configure_checkpoint(name, file)

@@ -23,6 +23,8 @@ def _train(model: str, **options) -> None:
         if path is not None and not Path(path).is_dir():
             raise BadInputError(f"--{flag.replace('_', '-')} {path}: folder not found")
     use_cra, use_dilation = not options.pop("no_cra"), not options.pop("no_dilation")
+    if not options.pop("lr_decay"):
+        options["milestones"] = ()
     out = options.pop("out") or Path("runs") / "train" / model
     config = TrainConfig(model=model, out_dir=out, use_cra=use_cra, use_dilation=use_dilation, **options)
     result = train(config)
@@ -44,6 +46,8 @@ def _command(model: str):
         patch: int = typer.Option(100, min=8, help="patch side, px"),
         batch: int = typer.Option(12, min=1, help="patches per batch"),
         lr: float = typer.Option(1e-4, help="initial Adam learning rate"),
+        lr_decay: bool = typer.Option(True, "--lr-decay/--no-lr-decay", help="lr x0.2 at 30, 50 and 80 % of training "
+                                                                          "(off: constant lr, an ablation step)"),
         seed: int = typer.Option(0),
         device: str = typer.Option("auto", help="auto | cpu | cuda"),
         bf16: bool = typer.Option(False, help="bfloat16 autocast"),
@@ -72,3 +76,63 @@ def _command(model: str):
 
 train_app.command("sapnet")(_command("sapnet"))
 train_app.command("prenet")(_command("prenet"))
+
+
+@train_app.command("study")
+@friendly_errors
+def study_command(
+    synth_from: Optional[Path] = typer.Option(None, help="folder of clean photos: fresh synthetic rain per patch"),
+    data: Optional[Path] = typer.Option(None, help="paired training folder instead (e.g. RainTrainH)"),
+    rain_preset: str = typer.Option("light,heavy", help="synthetic rain: light | heavy | light,heavy"),
+    recipe: str = typer.Option("cpu", help="budget: paper (15,000 iterations, batch 12, 100 px) | cpu | tiny"),
+    main_iters: Optional[int] = typer.Option(None, min=1, help="override the recipe's SAPNet/PReNet iterations"),
+    ablation_iters: Optional[int] = typer.Option(None, min=1, help="override the recipe's iterations per ablation model"),
+    parts: str = typer.Option("main,ablation", help="main (SAPNet vs PReNet) and/or ablation (M1..M6)"),
+    init_from_shipped: bool = typer.Option(False, "--init-from-shipped",
+                                           help="main part: fine-tune the shipped sapnet:ours / prenet:ours weights"),
+    seed: int = typer.Option(0, help="one seed for every model (initialisation, patches, rain)"),
+    threads: int = typer.Option(1, min=1, help="torch CPU threads per training run"),
+    jobs: int = typer.Option(1, min=1, help="training runs at once (2: SAPNet and PReNet side by side)"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    time_limit_min: Optional[float] = typer.Option(None, help="wall-clock limit per training run (minutes)"),
+    main_datasets: str = typer.Option("rain100l,embedded-heavy,embedded-light", help="datasets of the comparison"),
+    ablation_datasets: str = typer.Option("embedded-heavy,rain100l", help="datasets of the ablation table"),
+    compare: str = typer.Option("rainy", help="further method specs in the comparison table"),
+    profile: str = typer.Option("prenet-y", help="full-reference profile of the tables"),
+    limit: Optional[int] = typer.Option(None, min=1, help="at most N images per dataset in the evaluation"),
+    config: Optional[Path] = typer.Option(None, help="bench.toml with the data paths the evaluation uses"),
+    out: Path = typer.Option(Path("runs/study"), help="study folder (runs, evaluation store, report)"),
+    no_progress: bool = typer.Option(False, "--no-progress", help="hide progress bars"),
+) -> None:
+    """The whole SAPNet study: SAPNet and PReNet with identical data, seeds and budget, the paper's Table 2
+    ablation, evaluated with `bench run` and reported (study.md/.csv/.tex). Rerun the same command to resume."""
+    from bench.train.study import StudyConfig, run_study
+
+    for flag, path in (("--synth-from", synth_from), ("--data", data)):
+        if path is not None and not path.is_dir():
+            raise BadInputError(f"{flag} {path}: folder not found")
+    chosen = tuple(p.strip() for p in parts.split(",") if p.strip())
+    if not chosen or set(chosen) - {"main", "ablation"}:
+        raise BadInputError(f"--parts {parts}: choose main, ablation or main,ablation")
+    shipped = {}
+    if init_from_shipped:
+        from methods.prenet.plugin import PReNet
+        from methods.sapnet.plugin import SAPNet
+
+        shipped = {"sapnet": SAPNet.shipped["ours"], "prenet": PReNet.shipped["ours"]}
+    study = StudyConfig(out_dir=out, synth_from=synth_from, data=data, rain_preset=rain_preset, recipe=recipe,
+                        main_iters=main_iters, ablation_iters=ablation_iters, parts=chosen, init_from=shipped,
+                        seed=seed, threads=threads, jobs=jobs, device=device, time_limit_min=time_limit_min,
+                        main_datasets=main_datasets, ablation_datasets=ablation_datasets, compare=compare,
+                        profile=profile, limit=limit, config=config, progress=not no_progress)
+    paths = run_study(study, report=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    console.print(f"study report: {paths['md']} (also {paths['csv'].name}, {paths['latex'].name})")
+
+
+def _register_check_data() -> None:
+    from bench.cli.train_data_cmd import check_data
+
+    train_app.command("check-data")(check_data)
+
+
+_register_check_data()

@@ -139,6 +139,12 @@ class DerainMethod:
         after weights resolution; e.g. a precomputed folder or a shipped checkpoint that is absent)."""
         return None
 
+    def local_weights(self) -> dict[str, Path]:
+        """Weights files read from outside the weights dir (a checkpoint shipped in the package or configured in
+        bench.toml): file name -> path. They are hashed into the results key like downloaded weights, so results
+        of a replaced checkpoint are never mixed with those of the old one."""
+        return {}
+
     def load(self, device: torch.device) -> None:
         """Build the model on ``device`` and load its weights (``self.weights``)."""
         self.device = device

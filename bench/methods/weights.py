@@ -95,4 +95,6 @@ def resolve_weights(method: DerainMethod, weights_dir: Path, allow_download: boo
             raise UnavailableError(_missing_message(
                 method, wf, target, f"not found at {target} and the download failed ({type(exc).__name__}: {exc})")) from exc
         resolved[wf.filename] = target
+    if isinstance(method, DerainMethod):
+        resolved.update(method.local_weights())
     return resolved

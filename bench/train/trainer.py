@@ -13,6 +13,8 @@ import json
 import math
 import platform
 import random
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -246,8 +248,9 @@ def train(config: TrainConfig) -> TrainResult:
         return max(frac, elapsed() / limit_s) if limit_s else frac
 
     bar = _progress(config.progress, total_iters, start_iter, config.model)
+    interrupted = _InterruptFlag()
     try:
-        while iteration < total_iters and not (limit_s and elapsed() >= limit_s):
+        while iteration < total_iters and not (limit_s and elapsed() >= limit_s) and not interrupted.raised:
             lr = schedule.update(progress_fraction())
             rainy, clean = (t.to(device) for t in sampler.batch(config.batch, rng))
             total, terms = train_step(model, loss_fn, optimizer, rainy, clean,
@@ -270,11 +273,15 @@ def train(config: TrainConfig) -> TrainResult:
         if iteration % config.checkpoint_every != 0 and iteration != total_iters:
             if val_pairs:
                 val_psnr = validate(model, val_pairs, device)
-            checkpoint()  # stopped by the time limit
+            checkpoint()  # stopped by the time limit or Ctrl-C
     finally:
+        interrupted.restore()
         log_handle.close()
         if bar is not None:
             bar[0].stop()
+    if interrupted.raised:
+        raise KeyboardInterrupt(f"train: interrupted at iteration {iteration}; checkpoint {ckpt_path} saved "
+                                f"(continue with --resume)")
 
     wall = elapsed()
     final_path = Path(config.final_model) if config.final_model else out_dir / f"{config.model}_final.pt"
@@ -299,6 +306,28 @@ def train(config: TrainConfig) -> TrainResult:
     }
     json_path = save_model(final_path, model, sidecar)
     return TrainResult(final_path, json_path, log_path, iteration, wall, {"loss": total, **terms}, val_psnr, backbones)
+
+
+class _InterruptFlag:
+    """Ctrl-C (SIGINT) or SIGTERM while training: finish the current step, checkpoint, then stop. Installed only in
+    the main thread (signal handlers cannot be set elsewhere); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def _earlier_stages(init_from: Path) -> list[dict[str, Any]]:

@@ -11,6 +11,9 @@ checkpoint trained by this project and shipped inside the package.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,6 +93,15 @@ def read_checkpoint(path: Path, spec: str) -> tuple[dict[str, torch.Tensor], dic
     return unwrap_state_dict(obj, path, owner, fix), kwargs
 
 
+def _sidecar(checkpoint: Path) -> dict[str, Any]:
+    """The JSON sidecar ``bench train`` writes beside a model (same name, .json); {} when absent or unreadable."""
+    try:
+        data = json.loads(Path(checkpoint).with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class RecurrentNetMethod(DerainMethod):
     """Plugin logic shared by the PReNet family and SAPNet.
 
@@ -111,14 +123,40 @@ class RecurrentNetMethod(DerainMethod):
             return ()
         return super().required_weights()
 
+    #: variants registered from bench.toml ``[checkpoints."METHOD:NAME"]`` (a subset of ``shipped``)
+    configured: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def configure_checkpoint(cls, name: str, path: Path | str) -> None:
+        """Register a checkpoint written by ``bench train`` as variant ``name`` (``<method>:<name>``).
+
+        The network options it was trained with (e.g. ``use_dilation`` for an ablation model) come from the JSON
+        sidecar beside it. The file is checked when the variant is used."""
+        if not name or ":" in name or (name in cls.info.variants and name not in cls.configured):
+            raise BadInputError(f"[checkpoints.\"{cls.info.name}:{name}\"]: invalid or taken variant name; use letters, "
+                                f"digits, '-' or '_' and none of {', '.join(cls.info.variants)}")
+        path = Path(path).expanduser()
+        cls.shipped = {**cls.shipped, name: path}
+        cls.configured = cls.configured | {name}
+        variant = Variant(description=f"checkpoint {path}", trained_on=_sidecar(path).get("data", ""),
+                          note="trained with `bench train`")
+        cls.info = dataclasses.replace(cls.info, variants={**cls.info.variants, name: variant})
+
     def _build(self, **kwargs: Any) -> nn.Module:
         factory = self.networks.get(self.variant) or self.networks["*"]
         return factory(**kwargs)
+
+    def local_weights(self) -> dict[str, Path]:
+        path = self.shipped.get(self.variant)
+        return {path.name: path} if path is not None and path.is_file() else {}
 
     def unavailable_reason(self) -> str | None:
         path = self.shipped.get(self.variant)
         if path is None or path.is_file():
             return None
+        if self.variant in self.configured:
+            return (f"method {self.spec}: checkpoint {path} not found; fix [checkpoints.\"{self.spec}\"] file in "
+                    f"bench.toml or train it with `bench train {self.info.name}`")
         return (f"method {self.spec}: the project's own checkpoint {path} is not in this installation "
                 f"(it is produced by `bench train`); use an official variant instead "
                 f"({', '.join(v for v in self.info.variants if v not in self.shipped)})")
@@ -130,7 +168,9 @@ class RecurrentNetMethod(DerainMethod):
             reason = self.unavailable_reason()
             if reason is not None:
                 raise UnavailableError(reason)
-            state, kwargs = read_checkpoint(self.shipped[self.variant], self.spec)
+            path = self.shipped[self.variant]
+            state, kwargs = read_checkpoint(path, self.spec)
+            kwargs = {**self._trained_options(path), **kwargs}
         else:
             (weights,) = self.required_weights()
             state, _ = read_checkpoint(self.weights_path(weights.filename), self.spec)
@@ -144,6 +184,14 @@ class RecurrentNetMethod(DerainMethod):
                 f"Check that the file belongs to this variant."
             ) from exc
         self.net = net.to(device).eval()
+
+    def _trained_options(self, path: Path) -> dict[str, Any]:
+        """Network options a ``bench train`` checkpoint was trained with (its sidecar's config), restricted to the
+        constructor's own keyword arguments; {} without a sidecar."""
+        config = _sidecar(path).get("config") or {}
+        factory = self.networks.get(self.variant) or self.networks["*"]
+        accepted = inspect.signature(factory).parameters
+        return {k: v for k, v in config.items() if k in accepted and k != "self"}
 
     def derain(self, batch: torch.Tensor) -> torch.Tensor:
         """batch: float32 Bx3xHxW RGB in [0,1] -> float32 Bx3xHxW in [0,1] (last stage, clamped)."""
