@@ -70,6 +70,8 @@ def test_tiny_study_trains_evaluates_and_reports_table_2(tmp_path):
     comparison = {r["Method"]: r for r in rows if r["table"] == "comparison"}
     assert set(comparison) == {"Rainy", "SAPNet (study)", "PReNet (study)"}
     assert "\\begin{tabular}" in (out / "study.tex").read_text()
+    assert "## Training data against the evaluation sets" in report  # the disjointness check ran first
+    assert json.loads((out / "disjointness.json").read_text())
 
     # the same command again resumes: nothing is retrained, nothing re-measured
     again = runner.invoke(app, args)

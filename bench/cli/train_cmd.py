@@ -27,6 +27,11 @@ def _train(model: str, **options) -> None:
         options["milestones"] = ()
     out = options.pop("out") or Path("runs") / "train" / model
     config = TrainConfig(model=model, out_dir=out, use_cra=use_cra, use_dilation=use_dilation, **options)
+    from bench.train.trainer import native_bf16, resolve_device
+
+    if config.bf16 and not native_bf16(resolve_device(config.device)):
+        console.print("[yellow]--bf16: this device has no native bfloat16 (CPU without AVX512-BF16 or AMX); "
+                      "autocast emulates it and is many times slower than float32: leave --bf16 off here[/yellow]")
     result = train(config)
     console.print(f"trained {result.iterations} iterations in {result.wall_time_s / 60:.1f} min; "
                   f"model {result.final_model}, log {result.log}"

@@ -195,6 +195,8 @@ def write_study_report(study: StudyConfig, runs: list[StudyRun], config: Path) -
         _markdown(tables.comparison), "",
     ]
     out = Path(study.out_dir)
+    if (out / "disjointness.md").is_file():
+        md += ["## Training data against the evaluation sets", "", (out / "disjointness.md").read_text(), ""]
     paths = {"md": out / "study.md", "csv": out / "study.csv", "latex": out / "study.tex"}
     paths["md"].write_text("\n".join(md))
     frames = []
