@@ -39,9 +39,16 @@ class ChannelResidualAttention(nn.Module):
         self.conv_1_1 = nn.Conv2d(channels, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: BxCxHxW features -> same shape."""
+        """x: BxCxHxW features -> same shape.
+
+        In evaluation a batch is weighted one image at a time: the 1x1 convs on a Bx32x1x1 batch run as one
+        matrix product whose sums differ in the last bit from an image's own, so a batch would not give
+        exactly the output of its images run alone (it costs nothing: the pooled vectors are tiny)."""
         pooled = x.mean(dim=(2, 3), keepdim=True)
-        return x * torch.sigmoid(self.conv_du(pooled) + self.conv_1_1(pooled))
+        if self.training or x.shape[0] == 1:
+            return x * torch.sigmoid(self.conv_du(pooled) + self.conv_1_1(pooled))
+        weights = [torch.sigmoid(self.conv_du(p) + self.conv_1_1(p)) for p in pooled.split(1)]
+        return x * torch.cat(weights)
 
 
 class ProgressiveDilatedUnit(ResidualUnit):
