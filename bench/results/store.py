@@ -1,13 +1,17 @@
 """SQLite (WAL) store of per-image results, failures, unavailable cells and run provenance.
 
-Rows are keyed by (method, variant, weights_hash, dataset, image_id, metric, profile). Every image's
-figures are written in one transaction, so a crash or Ctrl-C never loses finished work and never
+Rows are keyed by (method, variant, weights_hash, dataset, image_id, metric, profile, precision). Every
+image's figures are written in one transaction, so a crash or Ctrl-C never loses finished work and never
 leaves half an image. Reports read only from here: a report never recomputes a metric.
+
+``precision`` (fp32, bf16 or fp16) is the arithmetic the method's network ran in (``bench run --precision``);
+stores written before it existed are given the column when opened, every old row fp32.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -25,13 +29,14 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS results (
     method TEXT NOT NULL, variant TEXT NOT NULL, weights_hash TEXT NOT NULL, dataset TEXT NOT NULL,
     image_id TEXT NOT NULL, metric TEXT NOT NULL, profile TEXT NOT NULL, value REAL,
-    implementation TEXT, run_id TEXT, created REAL,
-    PRIMARY KEY (method, variant, weights_hash, dataset, image_id, metric, profile)
+    implementation TEXT, run_id TEXT, created REAL, precision TEXT NOT NULL DEFAULT 'fp32',
+    PRIMARY KEY (method, variant, weights_hash, dataset, image_id, metric, profile, precision)
 );
 CREATE TABLE IF NOT EXISTS failures (
     method TEXT NOT NULL, variant TEXT NOT NULL, weights_hash TEXT NOT NULL, dataset TEXT NOT NULL,
     image_id TEXT NOT NULL, stage TEXT, file TEXT, reason TEXT, run_id TEXT, created REAL,
-    PRIMARY KEY (method, variant, weights_hash, dataset, image_id)
+    precision TEXT NOT NULL DEFAULT 'fp32',
+    PRIMARY KEY (method, variant, weights_hash, dataset, image_id, precision)
 );
 CREATE TABLE IF NOT EXISTS unavailable (
     method TEXT NOT NULL, variant TEXT NOT NULL, dataset TEXT NOT NULL, reason TEXT, kind TEXT,
@@ -46,8 +51,8 @@ CREATE TABLE IF NOT EXISTS methods (
 CREATE TABLE IF NOT EXISTS task_results (
     method TEXT NOT NULL, variant TEXT NOT NULL, weights_hash TEXT NOT NULL, dataset TEXT NOT NULL,
     image_id TEXT NOT NULL, task_model TEXT NOT NULL, reference TEXT NOT NULL, payload TEXT,
-    run_id TEXT, created REAL,
-    PRIMARY KEY (method, variant, weights_hash, dataset, image_id, task_model, reference)
+    run_id TEXT, created REAL, precision TEXT NOT NULL DEFAULT 'fp32',
+    PRIMARY KEY (method, variant, weights_hash, dataset, image_id, task_model, reference, precision)
 );
 CREATE TABLE IF NOT EXISTS task_references (
     dataset TEXT NOT NULL, image_id TEXT NOT NULL, task_model TEXT NOT NULL, reference TEXT NOT NULL,
@@ -63,9 +68,12 @@ CREATE TABLE IF NOT EXISTS task_setups (
 
 #: columns that later versions added to ``runs`` (added to older stores when opened)
 RUN_EXECUTION_COLUMNS = {"executor": "TEXT", "workers": "INTEGER", "nodes": "TEXT"}
+#: tables whose key gained ``precision`` (older stores are rebuilt once when opened, their rows fp32)
+PRECISION_TABLES = ("results", "failures", "task_results")
 
 ANY = "*"  # dataset / image_id of method-level figures (efficiency)
 NO_PROFILE = "-"  # profile of figures that no profile affects
+FP32 = "fp32"  # the precision of every figure measured before --precision existed, and the default
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,13 @@ class ResultKey:
     variant: str
     weights_hash: str
     dataset: str
+    precision: str = FP32  # the arithmetic the method's network ran in: fp32 | bf16 | fp16
+
+    def output_folder(self, outputs_dir: Path) -> Path:
+        """Where the 16-bit outputs of this key are kept: ``<outputs>/<method>/<variant>/<weights_hash>/<dataset>``,
+        with ``<weights_hash>@<precision>`` for reduced precision (a bf16 output is never taken for an fp32 one)."""
+        run = self.weights_hash if self.precision == FP32 else f"{self.weights_hash}@{self.precision}"
+        return Path(outputs_dir) / self.method / self.variant / run / self.dataset
 
 
 class ResultsStore:
@@ -96,12 +111,15 @@ class ResultsStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=60)
+        # the runner's thread writes; the local pipeline's writer thread reads stored pseudo-labels
+        self.db = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._add_missing_columns("runs", RUN_EXECUTION_COLUMNS)
         self.db.commit()
+        for table in PRECISION_TABLES:
+            self._add_precision_key(table)
 
     def _add_missing_columns(self, table: str, columns: dict[str, str]) -> None:
         """Stores written by an earlier version gain the newer columns (empty for their old rows)."""
@@ -109,6 +127,28 @@ class ResultsStore:
         for name, kind in columns.items():
             if name not in have:
                 self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+    def _add_precision_key(self, table: str) -> None:
+        """A table of an older store gains ``precision`` in its key: SQLite cannot change a primary key, so
+        the table is rebuilt once, in one transaction, every old row fp32."""
+        def has_precision() -> bool:
+            return "precision" in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+
+        if has_precision():
+            return
+        self.db.execute("BEGIN IMMEDIATE")  # another process may be migrating the same store
+        try:
+            if not has_precision():
+                columns = ", ".join(row[1] for row in self.db.execute(f"PRAGMA table_info({table})"))
+                create = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \(.*?\n\);", SCHEMA, re.S).group(0)
+                self.db.execute(f"ALTER TABLE {table} RENAME TO old_{table}")
+                self.db.execute(create)
+                self.db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM old_{table}")
+                self.db.execute(f"DROP TABLE old_{table}")
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -156,8 +196,8 @@ class ResultsStore:
     def done_metrics(self, key: ResultKey, image_id: str) -> set[tuple[str, str]]:
         """(metric, profile) pairs already stored for this image."""
         rows = self.db.execute(
-            "SELECT metric, profile FROM results WHERE method=? AND variant=? AND weights_hash=? AND dataset=? AND image_id=?",
-            (key.method, key.variant, key.weights_hash, key.dataset, image_id),
+            "SELECT metric, profile FROM results WHERE method=? AND variant=? AND weights_hash=? AND dataset=? AND image_id=? "
+            "AND precision=?", (key.method, key.variant, key.weights_hash, key.dataset, image_id, key.precision),
         )
         return set(rows.fetchall())
 
@@ -165,8 +205,8 @@ class ResultsStore:
         """image_id -> stored (metric, profile) pairs, for one method/dataset (one query)."""
         out: dict[str, set[tuple[str, str]]] = {}
         rows = self.db.execute(
-            "SELECT image_id, metric, profile FROM results WHERE method=? AND variant=? AND weights_hash=? AND dataset=?",
-            (key.method, key.variant, key.weights_hash, key.dataset),
+            "SELECT image_id, metric, profile FROM results WHERE method=? AND variant=? AND weights_hash=? AND dataset=? "
+            "AND precision=?", (key.method, key.variant, key.weights_hash, key.dataset, key.precision),
         )
         for image_id, metric, profile in rows:
             out.setdefault(image_id, set()).add((metric, profile))
@@ -177,7 +217,7 @@ class ResultsStore:
         out: dict[str, set[tuple[str, str]]] = {}
         rows = self.db.execute(
             "SELECT image_id, task_model, reference FROM task_results WHERE method=? AND variant=? AND weights_hash=? "
-            "AND dataset=?", (key.method, key.variant, key.weights_hash, key.dataset))
+            "AND dataset=? AND precision=?", (key.method, key.variant, key.weights_hash, key.dataset, key.precision))
         for image_id, task_model, reference in rows:
             out.setdefault(image_id, set()).add((task_model, reference))
         return out
@@ -190,14 +230,16 @@ class ResultsStore:
         records = list(task_records)
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(key.method, key.variant, key.weights_hash, key.dataset, image_id, m, p, v, impl, run_id, now)
-                 for m, p, v, impl in values],
+                "INSERT OR REPLACE INTO results (method, variant, weights_hash, dataset, image_id, metric, profile, value, "
+                "implementation, run_id, created, precision) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(key.method, key.variant, key.weights_hash, key.dataset, image_id, m, p, v, impl, run_id, now,
+                  key.precision) for m, p, v, impl in values],
             )
             self.db.executemany(
-                "INSERT OR REPLACE INTO task_results VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO task_results (method, variant, weights_hash, dataset, image_id, task_model, "
+                "reference, payload, run_id, created, precision) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [(key.method, key.variant, key.weights_hash, key.dataset, image_id, r.task_model, r.reference,
-                  json.dumps(r.payload), run_id, now) for r in records],
+                  json.dumps(r.payload), run_id, now, key.precision) for r in records],
             )
             self.db.executemany(
                 "INSERT OR REPLACE INTO task_references VALUES (?,?,?,?,?,?)",
@@ -205,15 +247,17 @@ class ResultsStore:
                  for r in records if r.reference_payload is not None],
             )
             self.db.execute(
-                "DELETE FROM failures WHERE method=? AND variant=? AND weights_hash=? AND dataset=? AND image_id=?",
-                (key.method, key.variant, key.weights_hash, key.dataset, image_id),
+                "DELETE FROM failures WHERE method=? AND variant=? AND weights_hash=? AND dataset=? AND image_id=? "
+                "AND precision=?", (key.method, key.variant, key.weights_hash, key.dataset, image_id, key.precision),
             )
 
     def put_failure(self, key: ResultKey, image_id: str, stage: str, file: str, reason: str, run_id: str) -> None:
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (key.method, key.variant, key.weights_hash, key.dataset, image_id, stage, file, reason, run_id, time.time()),
+                "INSERT OR REPLACE INTO failures (method, variant, weights_hash, dataset, image_id, stage, file, reason, "
+                "run_id, created, precision) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (key.method, key.variant, key.weights_hash, key.dataset, image_id, stage, file, reason, run_id, time.time(),
+                 key.precision),
             )
 
     def put_unavailable(self, method: str, variant: str, dataset: str, reason: str, kind: str, run_id: str) -> None:
