@@ -15,7 +15,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 #: settings that choose where work runs, not what is computed (left out of the config hash)
-EXECUTION_SETTINGS = ("executor", "ray_address", "workers", "gpus_per_worker", "shared_fs")
+EXECUTION_SETTINGS = ("executor", "ray_address", "workers", "gpus_per_worker", "shared_fs", "batch_size",
+                      "pipeline_depth")
 
 
 @dataclass
@@ -47,6 +48,8 @@ class Settings:
     workers: int = 0  # Ray workers; 0: the cluster's CPUs / threads per worker, or its GPUs / GPUs per worker
     gpus_per_worker: float | None = None  # None: 1 when the cluster has GPUs (and device is not cpu), else 0
     shared_fs: bool = True  # workers write outputs to output_dir themselves (else they ship them to the driver)
+    batch_size: int = 0  # local executor: images per network call; 0: 1 on a CPU, 8 on a GPU
+    pipeline_depth: int = 2  # local executor: batches read ahead and written behind the network; 0: one at a time
 
     @property
     def results_db(self) -> Path:
@@ -143,4 +146,6 @@ def load_settings(
         workers=int(run.get("workers", 0)),
         gpus_per_worker=float(run["gpus_per_worker"]) if "gpus_per_worker" in run else None,
         shared_fs=bool(run.get("shared_fs", True)),
+        batch_size=int(run.get("batch_size", 0)),
+        pipeline_depth=int(run.get("pipeline_depth", 2)),
     )

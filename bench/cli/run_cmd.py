@@ -81,6 +81,10 @@ def run_command(
     pseudo_labels: bool = typer.Option(False, "--pseudo-labels",
                                        help="score tasks on paired sets without labels against the task model's output on clean targets"),
     no_progress: bool = typer.Option(False, "--no-progress", help="hide progress bars"),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="images of equal size per network call (default: 1 on "
+                                                               "a CPU, 8 on a GPU)"),
+    pipeline_depth: Optional[int] = typer.Option(None, min=0, help="batches read ahead of the network and written "
+                                                                   "behind it (default 2; 0: one image at a time)"),
     executor: Optional[str] = typer.Option(None, help="where images are measured: local (this process, default) | ray"),
     ray_address: Optional[str] = typer.Option(None, help="--executor ray: auto | HOST:PORT of a running cluster "
                                                          "(default: start Ray on this machine)"),
@@ -99,7 +103,8 @@ def run_command(
     settings = settings_from(config, data_root, weights_dir, out, device, plugin)
     if efficiency_size:
         settings.efficiency_size = efficiency_size
-    apply_executor_flags(settings, executor, ray_address, workers, gpus_per_worker, no_shared_fs)
+    apply_executor_flags(settings, executor, ray_address, workers, gpus_per_worker, no_shared_fs, batch_size,
+                         pipeline_depth)
     chosen_executor = make_executor(settings)
     method_specs = resolve_method_specs(methods or settings.methods)
     dataset_specs = resolve_dataset_specs(datasets or settings.datasets, settings)

@@ -1,6 +1,7 @@
 """Executors: where the per-image work of a run happens (an executor changes where work runs, never what is computed).
 
-- ``local`` (default, bench/executors/local.py): this process, one image after the other.
+- ``local`` (default, bench/executors/local.py): this process, as a pipeline (inputs read ahead, batches of
+  equal-size images through the network, outputs written and measured behind it).
 - ``ray`` (bench/executors/ray_executor.py): Ray actors on this machine or on a cluster; an optional extra.
 
 Both run the same per-image function (bench/runner/image_work.py) and hand every result back to the
@@ -20,7 +21,10 @@ def make_executor(settings: Settings):
     if settings.executor == "local":
         from bench.executors.local import LocalExecutor
 
-        return LocalExecutor()
+        if settings.batch_size < 0 or settings.pipeline_depth < 0:
+            raise BadInputError(f"batch size {settings.batch_size}, pipeline depth {settings.pipeline_depth}: give 0 or "
+                                f"more (batch size 0: chosen per device; depth 0: one image at a time)")
+        return LocalExecutor(settings.batch_size, settings.pipeline_depth)
     if settings.executor == "ray":
         from bench.executors.ray_cluster import import_ray
         from bench.executors.ray_executor import RayExecutor
@@ -37,8 +41,10 @@ def make_executor(settings: Settings):
 
 
 def apply_executor_flags(settings: Settings, executor: str | None, ray_address: str | None, workers: int | None,
-                         gpus_per_worker: float | None, no_shared_fs: bool) -> None:
-    """Command-line flags over ``[run]`` in bench.toml; the Ray flags need the Ray executor."""
+                         gpus_per_worker: float | None, no_shared_fs: bool, batch_size: int | None = None,
+                         pipeline_depth: int | None = None) -> None:
+    """Command-line flags over ``[run]`` in bench.toml; the Ray flags need the Ray executor, the pipeline's
+    flags the local one (a Ray worker measures one image per call)."""
     if executor is not None:
         settings.executor = executor.strip().lower()
     ray_flags = [name for name, given in (("--ray-address", ray_address is not None), ("--workers", workers is not None),
@@ -47,6 +53,15 @@ def apply_executor_flags(settings: Settings, executor: str | None, ray_address: 
     if ray_flags and settings.executor != "ray":
         raise BadInputError(f"{', '.join(ray_flags)} only apply to --executor ray; add --executor ray "
                             f"(or set [run] executor = \"ray\" in bench.toml)")
+    local_flags = [name for name, given in (("--batch-size", batch_size is not None),
+                                            ("--pipeline-depth", pipeline_depth is not None)) if given]
+    if local_flags and settings.executor != "local":
+        raise BadInputError(f"{', '.join(local_flags)} only apply to --executor local (a Ray worker measures one image "
+                            f"per call); leave them out, or run without --executor ray")
+    if batch_size is not None:
+        settings.batch_size = batch_size
+    if pipeline_depth is not None:
+        settings.pipeline_depth = pipeline_depth
     if ray_address is not None:
         settings.ray_address = ray_address
     if workers is not None:

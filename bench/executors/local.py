@@ -1,7 +1,9 @@
-"""The local executor (the default): every image in this process, one after the other, in the planned order."""
+"""The local executor (the default): every image in this process, in the planned order, through the pipeline
+of bench/runner/pipeline.py (inputs read ahead, batched network, outputs written and measured behind it)."""
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import TYPE_CHECKING
 
@@ -9,18 +11,38 @@ import torch
 
 from bench.methods.api import PrecomputedMethod
 from bench.runner.image_work import MethodBroken, pick_device
+from bench.runner.pipeline import measured_images
 from bench.runner.plan import MethodWork
 
 if TYPE_CHECKING:
     from bench.runner.runner import Runner
 
 
+#: batches read ahead of the network and waiting behind it (0: every stage in turn, in one thread)
+DEFAULT_DEPTH = 2
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Images per network call when --batch-size is not given: 1 on a CPU (a batch only adds cache misses
+    there; benchmarks/throughput.py measures it), 8 on a GPU (a single image leaves it idle)."""
+    return 1 if device.type == "cpu" else 8
+
+
+def writer_threads(device: torch.device) -> int:
+    """Threads that write and measure outputs: one beside a network that holds every CPU core; on a GPU, up to 4
+    (PNG encoding and PSNR/SSIM release the GIL)."""
+    return 1 if device.type == "cpu" else max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
 class LocalExecutor:
+    """batch_size: images per network call (0: :func:`default_batch_size`); depth: the pipeline's depth."""
+
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, batch_size: int = 0, depth: int = DEFAULT_DEPTH) -> None:
         self.workers = 1
         self.nodes: set[str] = set()
+        self.batch_size, self.depth = batch_size, depth
 
     def driver_device(self, name: str) -> torch.device:
         return pick_device(name)
@@ -53,17 +75,17 @@ class LocalExecutor:
                 method.load(runner.device)
                 loaded = True
 
+        batch_size = self.batch_size or default_batch_size(runner.device)
+        if method is not None and not method.batch_independent:
+            batch_size = 1
         try:
             for group in work.groups:
                 with runner.progress() as progress:
                     bar = progress.add_task(group.label, total=len(group.samples))
-                    for sample in group.samples:
-                        if group.reference_row:
-                            result = runner.work.reference(group.key, group.dataset, sample)
-                        else:
-                            result = runner.work.measure(method, group.key, group.dataset, sample, runner.profiles,
-                                                         ensure_loaded)
-                        runner.commit(group, sample.image_id, result, progress.console)
+                    for image_id, result in measured_images(runner.work, method, group, runner.profiles, ensure_loaded,
+                                                            batch_size=batch_size, depth=self.depth,
+                                                            writers=writer_threads(runner.device)):
+                        runner.commit(group, image_id, result, progress.console)
                         progress.advance(bar)
             if work.efficiency_size is not None:
                 self._efficiency(work, runner, ensure_loaded)

@@ -98,6 +98,9 @@ class DerainMethod:
     max_tile: ClassVar[int | None] = 1024
     #: pixels of overlap between tiles
     tile_overlap: ClassVar[int] = 32
+    #: each image of a batch comes out exactly as if it were run alone, so the harness may batch equal-size
+    #: images (``bench run --batch-size``); False: always one image per :meth:`derain` call
+    batch_independent: ClassVar[bool] = True
 
     def __init__(self, variant: str | None = None) -> None:
         variant = variant or self.info.default_variant

@@ -1,13 +1,16 @@
 """The per-image work of a run: one sample in, its figures, downstream records or failure out.
 
-Reading the input and target (with the dataset's resize), deraining (tiled, checked), writing the 16-bit
-output, the full-reference profiles or no-reference metrics, and the downstream records. The same
-function runs in the command's process (local executor) or in a worker (Ray); it never writes the
+Three stages: :meth:`ImageWork.prepare` reads the input and target (with the dataset's resize),
+:meth:`ImageWork.derain` runs the network on a batch of equal-size inputs (tiled, checked), and
+:meth:`ImageWork.finish` writes the 16-bit output and computes the full-reference profiles or no-reference
+metrics and the downstream records. :meth:`ImageWork.measure` chains them for one image (a Ray worker);
+the local executor runs the same stages as a pipeline (bench/runner/pipeline.py). It never writes the
 results store: the runner commits what it returns.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +72,22 @@ class MethodBroken(Exception):
 
 
 @dataclass
+class Prepared:
+    """One sample on its way through the stages. rainy: the input to derain (float32 HxWx3 in [0,1]), None when
+    the output needs no network; output: the derained or published output (float32 HxWx3 in [0,1]) still to
+    write; output16: an output already on disk (uint16 HxWx3); time_ms: the network's time for this image."""
+
+    sample: Sample
+    reference_row: bool = False
+    target: np.ndarray | None = None
+    rainy: np.ndarray | None = None
+    output: np.ndarray | None = None
+    output16: np.ndarray | None = None
+    time_ms: float | None = None
+    failure: ImageFailure | None = None
+
+
+@dataclass
 class ImageResult:
     """What one sample gave: figures and downstream records to commit, or the failure to store."""
 
@@ -79,14 +98,17 @@ class ImageResult:
 
 class ImageWork:
     """The per-image function. ``jobs``: dataset name -> downstream jobs; ``nr_metrics``: the available
-    no-reference metrics (called when an unpaired image needs them); outputs go under ``outputs_dir``."""
+    no-reference metrics (called when an unpaired image needs them); outputs go under ``outputs_dir``.
+    :meth:`finish` may run in several threads at once: no-reference metrics and task models (whose models are
+    not thread-safe) take turns."""
 
     def __init__(self, device: torch.device, outputs_dir: Path, jobs: dict[str, list[DownstreamJob]],
                  nr_metrics: Callable[[], list]) -> None:
         self.device, self.outputs_dir, self.jobs, self.nr_metrics = device, outputs_dir, jobs, nr_metrics
+        self.models_lock = threading.Lock()
 
     def output_path(self, key: ResultKey, image_id: str) -> Path:
-        return self.outputs_dir / key.method / key.variant / key.weights_hash / key.dataset / f"{image_id}.png"
+        return key.output_folder(self.outputs_dir) / f"{image_id}.png"
 
     def written_files(self, key: ResultKey, dataset: Dataset, image_id: str) -> list[Path]:
         """The files measuring this image may have written: its output and segmentation predictions."""
@@ -94,65 +116,135 @@ class ImageWork:
         return [self.output_path(key, image_id)] + [job.prediction_path(folder, image_id)
                                                     for job in self.jobs.get(dataset.name, []) if job.task == "segmentation"]
 
-    # entry points -----------------------------------------------------------------------------------
+    # one image, all stages (a Ray worker) -------------------------------------------------------------
     def measure(self, method: DerainMethod, key: ResultKey, dataset: Dataset, sample: Sample, profiles: list[str],
                 ensure_loaded: Callable[[], None]) -> ImageResult:
         """A method's output on one sample, measured. Raises MethodBroken when the method cannot load."""
-        try:
-            values, records = self._measure(method, key, dataset, sample, profiles, ensure_loaded)
-        except ImageFailure as exc:
-            return ImageResult(failure=exc)
-        return ImageResult(values, records)
+        item = self.prepare(method, key, dataset, sample)
+        if item.rainy is not None:
+            self.derain(method, key, [item], ensure_loaded)
+        return self.finish(key, dataset, item, profiles)
 
     def reference(self, key: ResultKey, dataset: Dataset, sample: Sample) -> ImageResult:
         """The GT row of one sample: the task models on its clean target."""
+        return self.finish(key, dataset, self.prepare(None, key, dataset, sample), [])
+
+    # the stages ---------------------------------------------------------------------------------------
+    def prepare(self, method: DerainMethod | None, key: ResultKey, dataset: Dataset, sample: Sample) -> Prepared:
+        """Read what ``sample`` needs (method None: the GT row, its clean target only)."""
+        item = Prepared(sample, reference_row=method is None)
         try:
-            if sample.target is None:
-                raise ImageFailure("pair", sample.missing_target or sample.input,
-                                   "missing target (ground truth) for this input; add it or remove the input")
-            target = self._read("target", sample.target, dataset.spec.resize)
-            folder = self.output_path(key, sample.image_id).parent
-            return ImageResult([], self._task_records(dataset, sample, target, target, folder))
+            self._prepare(method, key, dataset, item)
         except ImageFailure as exc:
-            return ImageResult(failure=exc)
+            item.failure = exc
+        return item
 
-    # one image ----------------------------------------------------------------------------------------
-    def _read(self, stage: str, path: Path, resize: tuple[int, int] | None) -> np.ndarray:
-        try:
-            image = read_image(path)
-        except BadInputError as exc:
-            raise ImageFailure(stage, path, str(exc).removeprefix(f"{path}: ")) from exc
-        return _resize(image, resize) if resize else image
-
-    def _measure(self, method: DerainMethod, key: ResultKey, dataset: Dataset, sample: Sample,
-                 profiles: list[str], ensure_loaded) -> tuple[list[Value], list[TaskRecord]]:
-        resize = dataset.spec.resize
-        values: list[Value] = []
-        target = None
-        if dataset.card.paired:
+    def _prepare(self, method: DerainMethod | None, key: ResultKey, dataset: Dataset, item: Prepared) -> None:
+        sample, resize = item.sample, dataset.spec.resize
+        if dataset.card.paired or method is None:
             if sample.target is None:
                 raise ImageFailure("pair", sample.missing_target or sample.input,
                                    "missing target (ground truth) for this input; add it or remove the input")
-            target = self._read("target", sample.target, resize)
+            item.target = self._read("target", sample.target, resize)
+        if method is None:
+            return
         out_path = self.output_path(key, sample.image_id)
         if out_path.is_file():
-            output16 = read_png16(out_path)
+            item.output16 = read_png16(out_path)
         elif isinstance(method, PrecomputedMethod):
             source = method.output_path(dataset.card.name, sample.image_id)
             if source is None:
                 raise ImageFailure("method", sample.input, f"{method.spec} has no published output for {sample.image_id}")
-            output16 = to_uint16(self._read("method-output", source, resize))
-            write_png16(out_path, output16)
+            item.output = self._read("method-output", source, resize)
         else:
             rainy = self._read("input", sample.input, resize)
-            if target is not None and target.shape != rainy.shape:
+            if item.target is not None and item.target.shape != rainy.shape:
                 raise ImageFailure("pair", sample.target,
-                                   f"size {target.shape[1]}x{target.shape[0]} differs from input {sample.input.name} "
-                                   f"({rainy.shape[1]}x{rainy.shape[0]}); crop both to the same size")
-            output, ms = self._derain(method, rainy, sample, ensure_loaded)
-            values.append(("time_ms", NO_PROFILE, ms, ""))
-            output16 = to_uint16(output)
-            write_png16(out_path, output16)
+                                   f"size {item.target.shape[1]}x{item.target.shape[0]} differs from input "
+                                   f"{sample.input.name} ({rainy.shape[1]}x{rainy.shape[0]}); crop both to the same size")
+            item.rainy = rainy
+
+    def derain(self, method: DerainMethod, key: ResultKey, items: list[Prepared], ensure_loaded: Callable[[], None]) -> None:
+        """Run the network once on the inputs of ``items`` (all the same size); fill each
+        item's output and time_ms (the batch's time over its images), or its failure. A batch that fails is run
+        again one image at a time, so that one image's failure stays its own. Raises MethodBroken when the
+        method cannot load."""
+        try:
+            ensure_loaded()
+        except BenchError as exc:
+            raise MethodBroken(str(exc)) from exc
+        except Exception as exc:
+            raise MethodBroken(f"{type(exc).__name__}: {exc}") from exc
+        first = items[0].sample
+        # one image: the 1x3xHxW view of its HxWx3 array the harness always passed; a batch: those views joined,
+        # which gives the same memory layout (a stacked Bx3xHxW view would be channels_last, whose kernels
+        # round differently)
+        images = [torch.from_numpy(np.ascontiguousarray(item.rainy)).permute(2, 0, 1)[None] for item in items]
+        batch = (images[0] if len(images) == 1 else torch.cat(images)).to(self.device)
+        start = time.perf_counter()
+        try:
+            result = self._network(method, batch)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+        except Exception as exc:
+            if len(items) > 1:
+                self._one_at_a_time(method, key, items, ensure_loaded)
+                return
+            items[0].failure = ImageFailure("method", first.input, f"{method.spec} raised {type(exc).__name__}: {exc}")
+            return
+        ms = (time.perf_counter() - start) * 1000.0 / len(items)
+        if not isinstance(result, torch.Tensor) or tuple(result.shape) != tuple(batch.shape):
+            if len(items) > 1:
+                self._one_at_a_time(method, key, items, ensure_loaded)
+                return
+            shape = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+            items[0].failure = ImageFailure("method", first.input,
+                                            f"{method.spec} returned {shape} for an input of shape {tuple(batch.shape)}; "
+                                            f"derain must return float Bx3xHxW of the input's size")
+            return
+        for item, output in zip(items, result, strict=True):
+            if not torch.isfinite(output).all():
+                item.failure = ImageFailure("method", item.sample.input, f"{method.spec} returned NaN or infinite values")
+            else:
+                item.output = output.permute(1, 2, 0).clamp(0, 1).float().cpu().numpy()
+                item.time_ms = ms
+            item.rainy = None
+
+    def _one_at_a_time(self, method: DerainMethod, key: ResultKey, items: list[Prepared], ensure_loaded) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # a batch that did not fit
+        for item in items:
+            self.derain(method, key, [item], ensure_loaded)
+
+    def _network(self, method: DerainMethod, batch: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return tiled_apply(method.derain, batch, method.max_tile, method.tile_overlap)
+
+    def finish(self, key: ResultKey, dataset: Dataset, item: Prepared, profiles: list[str]) -> ImageResult:
+        """Write the output and measure it (full-reference profiles, or no-reference metrics) and the downstream
+        records; or the image's failure."""
+        if item.failure is not None:
+            return ImageResult(failure=item.failure)
+        try:
+            values, records = self._finish(key, dataset, item, profiles)
+        except ImageFailure as exc:
+            return ImageResult(failure=exc)
+        return ImageResult(values, records)
+
+    def _finish(self, key: ResultKey, dataset: Dataset, item: Prepared,
+                profiles: list[str]) -> tuple[list[Value], list[TaskRecord]]:
+        sample, target = item.sample, item.target
+        folder = self.output_path(key, sample.image_id).parent
+        if item.reference_row:
+            with self.models_lock:
+                return [], self._task_records(dataset, sample, target, target, folder)
+        values: list[Value] = []
+        output16 = item.output16
+        if output16 is None:
+            if item.time_ms is not None:
+                values.append(("time_ms", NO_PROFILE, item.time_ms, ""))
+            output16 = to_uint16(item.output)
+            write_png16(self.output_path(key, sample.image_id), output16)
         if target is not None:
             if target.shape != output16.shape:
                 raise ImageFailure("pair", sample.target, f"output size {output16.shape[1]}x{output16.shape[0]} "
@@ -160,15 +252,25 @@ class ImageWork:
             for profile in profiles:
                 figures = compute_full_reference(output16, target, profile)
                 values += [(metric, profile, value, "bench") for metric, value in figures.items()]
-        else:
-            image8 = quantise_output(output16, "round").astype(np.uint8)
-            for metric in self.nr_metrics():
-                try:
-                    values.append((metric.info.name, NO_PROFILE, float(metric.score(image8)), metric.implementation))
-                except Exception as exc:  # a metric failing on one image must not stop the run
-                    raise ImageFailure("metric", sample.input, f"{metric.info.name}: {type(exc).__name__}: {exc}") from exc
         output = (output16.astype(np.float32) / 65535.0) if dataset.name in self.jobs else None
-        return values, self._task_records(dataset, sample, output, target, out_path.parent)
+        with self.models_lock:
+            if target is None:
+                image8 = quantise_output(output16, "round").astype(np.uint8)
+                for metric in self.nr_metrics():
+                    try:
+                        values.append((metric.info.name, NO_PROFILE, float(metric.score(image8)), metric.implementation))
+                    except Exception as exc:  # a metric failing on one image must not stop the run
+                        raise ImageFailure("metric", sample.input,
+                                           f"{metric.info.name}: {type(exc).__name__}: {exc}") from exc
+            return values, self._task_records(dataset, sample, output, target, folder)
+
+    # helpers ------------------------------------------------------------------------------------------
+    def _read(self, stage: str, path: Path, resize: tuple[int, int] | None) -> np.ndarray:
+        try:
+            image = read_image(path)
+        except BadInputError as exc:
+            raise ImageFailure(stage, path, str(exc).removeprefix(f"{path}: ")) from exc
+        return _resize(image, resize) if resize else image
 
     def _task_records(self, dataset: Dataset, sample: Sample, image: np.ndarray | None,
                       target: np.ndarray | None, image_folder: Path) -> list[TaskRecord]:
@@ -180,30 +282,3 @@ class ImageWork:
             except TaskFailure as exc:
                 raise ImageFailure(exc.stage, exc.file, exc.reason) from exc
         return records
-
-    def _derain(self, method: DerainMethod, rainy: np.ndarray, sample: Sample, ensure_loaded) -> tuple[np.ndarray, float]:
-        try:
-            ensure_loaded()
-        except BenchError as exc:
-            raise MethodBroken(str(exc)) from exc
-        except Exception as exc:
-            raise MethodBroken(f"{type(exc).__name__}: {exc}") from exc
-        batch = torch.from_numpy(np.ascontiguousarray(rainy)).permute(2, 0, 1)[None].to(self.device)
-        start = time.perf_counter()
-        try:
-            with torch.inference_mode():
-                result = tiled_apply(method.derain, batch, method.max_tile, method.tile_overlap)
-        except Exception as exc:
-            raise ImageFailure("method", sample.input, f"{method.spec} raised {type(exc).__name__}: {exc}") from exc
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        ms = (time.perf_counter() - start) * 1000.0
-        if not isinstance(result, torch.Tensor) or tuple(result.shape) != tuple(batch.shape):
-            shape = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
-            raise ImageFailure("method", sample.input,
-                               f"{method.spec} returned {shape} for an input of shape {tuple(batch.shape)}; "
-                               f"derain must return float Bx3xHxW of the input's size")
-        if not torch.isfinite(result).all():
-            raise ImageFailure("method", sample.input, f"{method.spec} returned NaN or infinite values")
-        output = result[0].permute(1, 2, 0).clamp(0, 1).float().cpu().numpy()
-        return output, ms

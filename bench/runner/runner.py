@@ -54,7 +54,7 @@ class Runner:
         self.settings = settings
         self.store = store
         self.console = console or Console(stderr=True)
-        self.executor = executor or LocalExecutor()
+        self.executor = executor or LocalExecutor(settings.batch_size, settings.pipeline_depth)
         self.device = self.executor.driver_device(device or settings.device)
         self.show_progress = show_progress
         if settings.threads > 0:
