@@ -35,6 +35,7 @@ class Settings:
     profile: str = "matlab-y"
     download: bool = True
     efficiency_size: str = "481x321"  # WIDTHxHEIGHT of the efficiency measurement, or "off"
+    precision: str = "fp32"  # fp32 | bf16 | fp16: what learned networks run in (bench/runner/precision.py)
     tasks: str = "auto"  # downstream tasks: auto (each labelled dataset's own task) | none | detection,segmentation
     task_models: dict[str, str] = field(default_factory=dict)  # task -> task model spec ([tasks] in bench.toml)
     plugin_files: list[Path] = field(default_factory=list)
@@ -134,6 +135,7 @@ def load_settings(
         datasets=str(run.get("datasets", "default")),
         profile=str(run.get("profile", "matlab-y")),
         efficiency_size=str(run.get("efficiency_size", "481x321")),
+        precision=str(run.get("precision", "fp32")),
         download=bool(run.get("download", True)) and os.environ.get("BENCH_NO_DOWNLOAD", "") not in ("1", "true"),
         tasks=str(run.get("tasks", "auto")),
         task_models={k: str(v) for k, v in raw.get("tasks", {}).items()},

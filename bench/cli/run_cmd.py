@@ -81,6 +81,8 @@ def run_command(
     pseudo_labels: bool = typer.Option(False, "--pseudo-labels",
                                        help="score tasks on paired sets without labels against the task model's output on clean targets"),
     no_progress: bool = typer.Option(False, "--no-progress", help="hide progress bars"),
+    precision: Optional[str] = typer.Option(None, help="fp32 (default; the only one for published figures) | bf16 | "
+                                                       "fp16 (CUDA): what learned networks run in"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="images of equal size per network call (default: 1 on "
                                                                "a CPU, 8 on a GPU)"),
     pipeline_depth: Optional[int] = typer.Option(None, min=0, help="batches read ahead of the network and written "
@@ -98,11 +100,13 @@ def run_command(
     """Run methods over datasets and store per-image results (finished images are skipped on rerun)."""
     from bench.executors import apply_executor_flags, make_executor
     from bench.results.store import ResultsStore
+    from bench.runner.precision import parse_precision
     from bench.runner.runner import Runner
 
     settings = settings_from(config, data_root, weights_dir, out, device, plugin)
     if efficiency_size:
         settings.efficiency_size = efficiency_size
+    settings.precision = parse_precision(precision or settings.precision)
     apply_executor_flags(settings, executor, ray_address, workers, gpus_per_worker, no_shared_fs, batch_size,
                          pipeline_depth)
     chosen_executor = make_executor(settings)

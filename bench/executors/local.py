@@ -13,6 +13,7 @@ from bench.methods.api import PrecomputedMethod
 from bench.runner.image_work import MethodBroken, pick_device
 from bench.runner.pipeline import measured_images
 from bench.runner.plan import MethodWork
+from bench.runner.precision import autocast, load_method
 
 if TYPE_CHECKING:
     from bench.runner.runner import Runner
@@ -72,7 +73,7 @@ class LocalExecutor:
         def ensure_loaded() -> None:
             nonlocal loaded
             if not loaded:
-                method.load(runner.device)
+                load_method(method, runner.device, work.precision)
                 loaded = True
 
         batch_size = self.batch_size or default_batch_size(runner.device)
@@ -98,7 +99,8 @@ class LocalExecutor:
         width, height = work.efficiency_size
         try:
             ensure_loaded()
-            figures = measure_efficiency(work.method, runner.device, size=(height, width))
+            with autocast(runner.device, work.precision):
+                figures = measure_efficiency(work.method, runner.device, size=(height, width))
         except Exception as exc:
             runner.efficiency_failed(work, f"{type(exc).__name__}: {exc}")
             return

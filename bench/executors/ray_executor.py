@@ -224,7 +224,7 @@ class RayExecutor:
             if self._nr_names is None:
                 self._nr_names = tuple(m.info.name for m in self.runner.available_nr_metrics())
             nr = self._nr_names
-        method = MethodDesc.of(work.method) if work.method is not None else None
+        method = MethodDesc.of(work.method, work.precision) if work.method is not None else None
         return ImageTask(method, group.key, dataset.name, item.image_id, tuple(self.runner.profiles), jobs, nr, references)
 
     # results --------------------------------------------------------------------------------------
@@ -343,7 +343,7 @@ class RayExecutor:
             while not any(s.ready for s in self._slots):
                 self._wait_one()
             slot = next((s for s in self._slots if s.ready and s.work is work), None) or next(s for s in self._slots if s.ready)
-            ref = slot.actor.efficiency.remote(MethodDesc.of(work.method), work.efficiency_size)
+            ref = slot.actor.efficiency.remote(MethodDesc.of(work.method, work.precision), work.efficiency_size)
             while True:
                 done, _ = ray.wait([ref], timeout=POLL_S)
                 if done:

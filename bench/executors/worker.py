@@ -29,15 +29,17 @@ Files = tuple[tuple[str, str], ...]  # (weights file name, path) pairs
 
 @dataclass(frozen=True)
 class MethodDesc:
-    """A prepared method as the driver resolved it: spec, weights paths and data root."""
+    """A prepared method as the driver resolved it: spec, weights paths, data root and the precision it runs in."""
 
     spec: str
     weights: Files
     data_root: str
+    precision: str
 
     @classmethod
-    def of(cls, method) -> MethodDesc:
-        return cls(method.spec, tuple((k, str(v)) for k, v in sorted(method.weights.items())), str(method.data_root or ""))
+    def of(cls, method, precision: str) -> MethodDesc:
+        return cls(method.spec, tuple((k, str(v)) for k, v in sorted(method.weights.items())), str(method.data_root or ""),
+                   precision)
 
 
 @dataclass(frozen=True)
@@ -182,11 +184,13 @@ class ImageWorker:
     def efficiency(self, desc: MethodDesc, size: tuple[int, int]) -> Reply:
         """Parameters, FLOPs, ms/image and peak memory of ``desc`` at size (width, height) on this worker's device."""
         from bench.metrics.efficiency import measure_efficiency
+        from bench.runner.precision import autocast
 
         try:
             method = self._method(desc)
             self._load()
-            figures = measure_efficiency(method, self.device, size=(size[1], size[0]))
+            with autocast(self.device, desc.precision):
+                figures = measure_efficiency(method, self.device, size=(size[1], size[0]))
         except MethodBroken as exc:
             return Reply(self.node, error=exc.reason)
         except Exception as exc:
@@ -241,7 +245,9 @@ class ImageWorker:
 
     def _load(self) -> None:
         if not self.loaded:
-            self.method.load(self.device)
+            from bench.runner.precision import load_method
+
+            load_method(self.method, self.device, self.method_desc.precision)
             self.loaded = True
 
     def _ship(self, key: ResultKey, dataset: Dataset, image_id: str) -> dict[str, bytes]:

@@ -2,7 +2,7 @@
 task model's boxes (class names) or its segmentation drawn over it.
 
 Everything is read from what the runner stored: boxes from the per-image records, label maps from
-``<outputs>/<method>/<variant>/<weights_hash>/<dataset>/predictions/<task model>-<reference>/<image>.png``.
+``<outputs>/<method>/<variant>/<weights_hash>[@precision]/<dataset>/predictions/<task model>-<reference>/<image>.png``.
 A report never runs a model.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.images import pillow_open
-from bench.report.grid import Tile, _encode, _read
+from bench.report.grid import Tile, _encode, _read, output_folder
 from bench.report.summary import StoreSnapshot
 from bench.tasks.dataset_figures import task_profile
 from bench.tasks.label_spaces import label_space
@@ -113,8 +113,7 @@ def build_downstream_grids(snapshot: StoreSnapshot, outputs_dir: Path, settings,
         refs = refs[(refs["dataset"] == dataset) & (refs["task_model"] == task_model) & (refs["reference"] == reference)]
         ref_boxes = {r.image_id: json.loads(r.payload) for r in refs.itertuples()}
         safe = re.sub(r"[^\w.@-]+", "_", task_model)
-        folders = {s: outputs_dir / meth.loc[s, "method"] / meth.loc[s, "variant"] / meth.loc[s, "weights_hash"] / dataset
-                   for s in specs}
+        folders = {s: output_folder(meth.loc[s], dataset, outputs_dir) for s in specs}
         if is_detection:  # the image with the most reference boxes (ties: first by name)
             image_id = max(sorted(common), key=lambda i: len(ref_boxes.get(i, {}).get("boxes", [])))
         else:  # the middle one of the images whose predictions every row stored

@@ -1,7 +1,7 @@
 """Visual comparison grid: the same crop of one image for rainy | each method | ground truth.
 
 Method outputs are read from the runner's stored 16-bit PNGs
-(``<results>/outputs/<method>/<variant>/<weights_hash>/<dataset>/<image_id>.png``); inputs and targets
+(``<results>/outputs/<method>/<variant>/<weights_hash>[@precision]/<dataset>/<image_id>.png``); inputs and targets
 come from the dataset itself. Nothing is recomputed: the PSNR under each tile is read from the store.
 """
 
@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from bench.report.figures import png_data_uri
 from bench.report.summary import StoreSnapshot
+from bench.results.store import ResultKey
 
 if TYPE_CHECKING:
     from bench.config import Settings
@@ -86,6 +88,12 @@ def _pick_crop(reference: np.ndarray, other: np.ndarray, side: int) -> tuple[int
     return best_box
 
 
+def output_folder(method_row: pd.Series, dataset: str, outputs_dir: Path) -> Path:
+    """Where the runner stored the outputs of a snapshot's methods row on ``dataset``."""
+    return ResultKey(method_row["method"], method_row["variant"], method_row["weights_hash"], dataset,
+                     method_row["precision"]).output_folder(outputs_dir)
+
+
 def _representative_image(snapshot: StoreSnapshot, dataset: str, ids: list[str]) -> str:
     """The image whose rainy-input PSNR is closest to the median (any profile); else the first image."""
     res = snapshot.results
@@ -125,8 +133,7 @@ def build_grid(snapshot: StoreSnapshot, outputs_dir: Path, settings: Settings, d
     samples = {s.image_id: s for s in opened.samples}
     meth = snapshot.methods.set_index("spec")
     specs = [s for s in order if s in meth.index and not s.startswith("rainy")][: options.max_methods]
-    stored = {spec: outputs_dir / meth.loc[spec, "method"] / meth.loc[spec, "variant"] / meth.loc[spec, "weights_hash"]
-              / dataset for spec in specs}
+    stored = {spec: output_folder(meth.loc[spec], dataset, outputs_dir) for spec in specs}
     ids = sorted(i for i in samples if any((stored[s] / f"{i}.png").is_file() for s in specs))
     if not ids:
         return f"{dataset}: no picture grid, no stored method outputs under {outputs_dir}"

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bench.report.absent import absent_rows
 from bench.report.published import Reproduction, reproduction, reproduction_frame
-from bench.report.summary import StoreSnapshot, read_snapshot, summarise
+from bench.report.summary import StoreSnapshot, at_precision, read_snapshot, summarise
 from bench.report.tables import Cell, Table, build_tables
 from bench.results.store import ResultsStore
 
@@ -89,8 +89,9 @@ def _expected_counts(settings: Settings | None) -> dict[str, int]:
 
 
 def check_reproduction(snapshot: StoreSnapshot, settings: Settings | None = None) -> list[Reproduction]:
-    """The reproduction check: published figures beside each method's cells over its own images."""
-    return reproduction(summarise(snapshot, images="all"), _expected_counts(settings))
+    """The reproduction check: published figures beside each method's cells over its own images (fp32 figures
+    only: reduced precision is never compared with a paper)."""
+    return reproduction(summarise(at_precision(snapshot), images="all"), _expected_counts(settings))
 
 
 def report_context(snapshot: StoreSnapshot, summary: pd.DataFrame, profile: str, images: str = "shared",

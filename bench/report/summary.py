@@ -2,21 +2,23 @@
 
 A method is named by its canonical spec (``prenet:rain100h``; see :func:`bench.methods.api.canonical_spec`),
 recomputed from the stored (method, variant), so stores written before specs carried the default variant
-read the same. A column of a table is (dataset, metric, profile); by default every row of a column is
-measured on the images all its rows share (``common_n``), so a method run with ``--limit 3`` is compared
-with the Rainy row on those 3 images, not against Rainy's mean over 100.
+read the same. Figures measured in reduced precision (``bench run --precision bf16``) form rows of their own,
+``prenet:rain100h@bf16``, labelled ``PReNet (rain100h) [bf16]``. A column of a table is (dataset, metric,
+profile); by default every row of a column is measured on the images all its rows share (``common_n``), so
+a method run with ``--limit 3`` is compared with the Rainy row on those 3 images, not against Rainy's mean
+over 100.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from bench.methods.api import canonical_spec, variant_label
-from bench.results.store import ANY, ResultsStore
+from bench.results.store import ANY, FP32, ResultsStore
 from bench.stats.bootstrap import bootstrap_mean_ci
 from bench.tasks.dataset_figures import downstream_summary
 
@@ -30,7 +32,8 @@ class StoreSnapshot:
     """What a report needs, read once: per-image results of the latest weights of each method."""
 
     results: pd.DataFrame  # one row per image figure, with a "spec" column (e.g. prenet:rain100l)
-    methods: pd.DataFrame  # spec (canonical), label (with the variant), kind, paper, note, weights_hash, weights
+    methods: pd.DataFrame  # spec (canonical, @precision unless fp32), label (with the variant and [precision]), kind,
+    #                        paper, note, weights_hash, weights, precision
     failures: pd.DataFrame
     unavailable: pd.DataFrame
     runs: pd.DataFrame
@@ -89,6 +92,7 @@ def read_snapshot(store: ResultsStore, methods: list[str] | None = None,
     tasks = store.task_results().merge(keys, on=["method", "variant", "weights_hash"], how="inner")
     if datasets:
         tasks = tasks[tasks["dataset"].isin(datasets)]
+    meth = _rows_per_precision(meth, [res, fails, tasks])
     unavailable = store.unavailable()
     if methods:  # methods that could not run: only those asked for (datasets and metrics stay)
         named = unavailable.assign(spec=[canonical_spec(m, v) for m, v in zip(unavailable["method"], unavailable["variant"],
@@ -98,6 +102,40 @@ def read_snapshot(store: ResultsStore, methods: list[str] | None = None,
         unavailable = unavailable[keep]
     return StoreSnapshot(res, meth, fails, unavailable, store.runs(), tasks, store.task_references(),
                          store.task_setups())
+
+
+def precision_spec(spec: str, precision: str) -> str:
+    """The row name of ``spec``'s figures in ``precision``: the spec itself for fp32, else ``spec@precision``."""
+    return spec if precision == FP32 else f"{spec}@{precision}"
+
+
+def _rows_per_precision(meth: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Renames the spec of every reduced-precision figure in ``frames`` (in place) and gives it a methods row
+    of its own, a copy of its fp32 row labelled ``[bf16]``."""
+    meth = meth.assign(precision=FP32)
+    extra = {}
+    for frame in frames:
+        reduced = frame["precision"] != FP32
+        if reduced.any():
+            for spec, precision in set(zip(frame.loc[reduced, "spec"], frame.loc[reduced, "precision"], strict=True)):
+                extra[precision_spec(spec, precision)] = (spec, precision)
+            frame.loc[reduced, "spec"] = [precision_spec(s, p) for s, p in
+                                          zip(frame.loc[reduced, "spec"], frame.loc[reduced, "precision"], strict=True)]
+    rows = []
+    for spec, (base, precision) in sorted(extra.items()):
+        row = meth[meth["spec"] == base].iloc[0].copy()
+        row["spec"], row["label"], row["precision"] = spec, f"{row['label']} [{precision}]", precision
+        rows.append(row)
+    return pd.concat([meth, pd.DataFrame(rows)], ignore_index=True) if rows else meth
+
+
+def at_precision(snapshot: StoreSnapshot, precision: str = FP32) -> StoreSnapshot:
+    """Only the figures measured in ``precision`` (the published-figure check uses fp32 alone)."""
+    return replace(
+        snapshot, results=snapshot.results[snapshot.results["precision"] == precision],
+        methods=snapshot.methods[snapshot.methods["precision"] == precision],
+        failures=snapshot.failures[snapshot.failures["precision"] == precision],
+        task_results=snapshot.task_results[snapshot.task_results["precision"] == precision])
 
 
 def _cell(values: np.ndarray) -> tuple[float, float, float]:

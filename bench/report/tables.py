@@ -16,7 +16,7 @@ from bench.metrics.api import MetricInfo
 from bench.metrics.registry import metric_info
 from bench.report.image_counts import mark_image_counts
 from bench.report.summary import StoreSnapshot
-from bench.results.store import ANY, NO_PROFILE
+from bench.results.store import ANY, FP32, NO_PROFILE
 from bench.stats.paired import ALPHA, paired_wilcoxon
 
 NO_REFERENCE = ("unique", "brisque", "niqe", "piqe")
@@ -160,7 +160,7 @@ def _per_image(snapshot: StoreSnapshot, spec: str, column: Column) -> pd.Series:
 
 def method_order(snapshot: StoreSnapshot, specs: list[str]) -> list[str]:
     """Reference rows first, then methods in the order they were first run."""
-    order = snapshot.methods.sort_values("created")["spec"].tolist()
+    order = snapshot.methods.sort_values("created", kind="stable")["spec"].tolist()  # [bf16] rows after fp32
     ordered = [s for s in order if s in specs] + sorted(s for s in specs if s not in order)
     reference = _reference_specs(snapshot)
     upper = set(snapshot.methods[snapshot.methods["kind"] == "reference"]["spec"])  # GT closes the table
@@ -180,6 +180,7 @@ def method_labels(snapshot: StoreSnapshot) -> dict[str, str]:
 
 
 def _missing_reason(snapshot: StoreSnapshot, spec: str, column: Column) -> str:
+    spec = spec.partition("@")[0]  # a reduced-precision row: the method's own reasons
     name = spec.partition(":")[0]
     unav = snapshot.unavailable
     metric_row = unav[unav["dataset"] == f"metric:{column.metric}"]
@@ -231,7 +232,24 @@ def build_table(snapshot: StoreSnapshot, summary: pd.DataFrame, kind: str, title
         _rank_column(table, j, snapshot)
     if table.has_dagger:
         table.notes.append(DAGGER_NOTE)
+    note = _precision_note(snapshot, table)
+    if note:
+        table.notes.append(note)
     return table
+
+
+def _precision_note(snapshot: StoreSnapshot, table: Table) -> str | None:
+    """Says which rows ran in reduced precision (``bench run --precision``) and when a table mixes precisions
+    (the rainy input and the clean target have no network: they never count)."""
+    precision = dict(zip(snapshot.methods["spec"], snapshot.methods["precision"], strict=True))
+    used = {precision.get(row.spec, FP32) for row in table.rows if not row.reference}
+    reduced = sorted(used - {FP32})
+    if not reduced:
+        return None
+    marks = " and ".join(f"[{p}]" for p in reduced)
+    mixed = "; this table mixes precisions" if len(used) > 1 else ""
+    return (f"Rows marked {marks} ran their network in reduced precision (bench run --precision){mixed}; only "
+            f"fp32 figures are comparable with published ones.")
 
 
 def _columns(summary: pd.DataFrame, metrics: tuple[str, ...] | list[str], datasets: list[str], profiles: set[str],

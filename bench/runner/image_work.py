@@ -27,6 +27,7 @@ from bench.methods.api import DerainMethod, PrecomputedMethod
 from bench.metrics.profiles import compute_full_reference, quantise_output
 from bench.results.store import NO_PROFILE, ResultKey, TaskRecord
 from bench.runner.downstream import DownstreamJob, TaskFailure
+from bench.runner.precision import autocast, channels_last
 from bench.runner.tiling import tiled_apply
 
 Value = tuple[str, str, float, str]  # (metric, profile, value, implementation)
@@ -165,7 +166,7 @@ class ImageWork:
             item.rainy = rainy
 
     def derain(self, method: DerainMethod, key: ResultKey, items: list[Prepared], ensure_loaded: Callable[[], None]) -> None:
-        """Run the network once on the inputs of ``items`` (all the same size); fill each
+        """Run the network once on the inputs of ``items`` (all the same size) in ``key.precision``; fill each
         item's output and time_ms (the batch's time over its images), or its failure. A batch that fails is run
         again one image at a time, so that one image's failure stays its own. Raises MethodBroken when the
         method cannot load."""
@@ -183,7 +184,7 @@ class ImageWork:
         batch = (images[0] if len(images) == 1 else torch.cat(images)).to(self.device)
         start = time.perf_counter()
         try:
-            result = self._network(method, batch)
+            result = self._network(method, batch, key.precision)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
         except Exception as exc:
@@ -216,9 +217,12 @@ class ImageWork:
         for item in items:
             self.derain(method, key, [item], ensure_loaded)
 
-    def _network(self, method: DerainMethod, batch: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return tiled_apply(method.derain, batch, method.max_tile, method.tile_overlap)
+    def _network(self, method: DerainMethod, batch: torch.Tensor, precision: str) -> torch.Tensor:
+        if channels_last(self.device, precision):
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(self.device, precision):
+            result = tiled_apply(method.derain, batch, method.max_tile, method.tile_overlap)
+        return result.float() if isinstance(result, torch.Tensor) else result
 
     def finish(self, key: ResultKey, dataset: Dataset, item: Prepared, profiles: list[str]) -> ImageResult:
         """Write the output and measure it (full-reference profiles, or no-reference metrics) and the downstream

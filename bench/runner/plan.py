@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from bench.data.cards import Dataset
 from bench.data.layouts import Sample
 from bench.methods.api import DerainMethod
-from bench.results.store import ResultKey
+from bench.results.store import FP32, ResultKey
 
 
 @dataclass
@@ -25,12 +25,14 @@ class ImageGroup:
 @dataclass
 class MethodWork:
     """One prepared method (None: the GT row) with its image groups, in the order they are run.
-    efficiency_size: (width, height) of the efficiency measurement still to make, else None."""
+    efficiency_size: (width, height) of the efficiency measurement still to make, else None; precision: what
+    its network runs in (bench/runner/precision.py)."""
 
     method: DerainMethod | None
     weights_hash: str
     groups: list[ImageGroup] = field(default_factory=list)
     efficiency_size: tuple[int, int] | None = None
+    precision: str = FP32
 
     @property
     def spec(self) -> str:

@@ -27,6 +27,7 @@ from bench.results.store import ANY, NO_PROFILE, ResultKey, ResultsStore
 from bench.runner.downstream import DownstreamJob, plan_downstream
 from bench.runner.image_work import ImageFailure, ImageResult, ImageWork, pick_device
 from bench.runner.plan import ImageGroup, MethodWork
+from bench.runner.precision import check_precision, method_precision
 from bench.runner.provenance import provenance
 
 __all__ = ["GT_METHOD", "ImageFailure", "Runner", "RunSummary", "parse_size", "pick_device"]
@@ -79,6 +80,9 @@ class Runner:
         status = "interrupted"
         try:
             self.executor.start()  # before planning: a cluster's resources decide the workers' device
+            warning = check_precision(self.settings.precision, self.executor.device_type(self.device))
+            if warning:
+                self.console.print(f"[yellow]{warning}[/yellow]")
             self.store.start_run(summary.run_id, provenance(self.settings, self.executor.device_label(self.device), command,
                                                             executor=self.executor.name))
             datasets = self._open_datasets(dataset_specs, summary)  # embedded and derived sets are generated here, once
@@ -147,12 +151,12 @@ class Runner:
         if prepared is None:
             return None
         method, whash = prepared
-        work = MethodWork(method, whash)
+        work = MethodWork(method, whash, precision=method_precision(method, self.settings.precision))
         for dataset in datasets:
-            key = ResultKey(method.info.name, method.variant, whash, dataset.name)
+            key = ResultKey(method.info.name, method.variant, whash, dataset.name, work.precision)
             work.groups += self._plan_dataset(method, key, dataset, profiles, limit, summary)
         if not isinstance(method, PrecomputedMethod):
-            work.efficiency_size = self._efficiency_needed(method, whash)
+            work.efficiency_size = self._efficiency_needed(method, whash, work.precision)
         return work
 
     def _needed(self, dataset: Dataset, sample: Sample, profiles: list[str]) -> set[tuple[str, str]]:
@@ -208,13 +212,14 @@ class Runner:
         todo = [s for s in samples if not wanted <= done.get(s.image_id, set())]
         return [ImageGroup(key, dataset, todo, f"GT (clean) on {dataset.name}", "GT", reference_row=True)] if todo else []
 
-    def _efficiency_needed(self, method: DerainMethod, whash: str) -> tuple[int, int] | None:
-        """(width, height) when the efficiency of this method and weights is not yet stored for the executor's device."""
+    def _efficiency_needed(self, method: DerainMethod, whash: str, precision: str) -> tuple[int, int] | None:
+        """(width, height) when the efficiency of this method, weights and precision is not yet stored for the
+        executor's device."""
         size = parse_size(self.settings.efficiency_size)
         if size is None:
             return None
         profile = f"{self.executor.device_type(self.device)}@{size[0]}x{size[1]}"
-        key = ResultKey(method.info.name, method.variant, whash, ANY)
+        key = ResultKey(method.info.name, method.variant, whash, ANY, precision)
         return None if any(p == profile for _, p in self.store.done_metrics(key, ANY)) else size
 
     # what executors call --------------------------------------------------------------------------------
@@ -245,7 +250,7 @@ class Runner:
     def commit_efficiency(self, work: MethodWork, device_type: str, figures: dict[str, float]) -> None:
         """Parameters, FLOPs and ms/image at the configured size, once per method, weights and device."""
         width, height = work.efficiency_size
-        key = ResultKey(work.method.info.name, work.method.variant, work.weights_hash, ANY)
+        key = ResultKey(work.method.info.name, work.method.variant, work.weights_hash, ANY, work.precision)
         profile = f"{device_type}@{width}x{height}"
         self.store.put_image(key, ANY, [(m, profile, v, "torch") for m, v in figures.items()], self.summary.run_id)
 
