@@ -19,7 +19,6 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from bench.errors import BadInputError, UnknownNameError
 
@@ -169,6 +168,8 @@ def matlab_box_downsample(plane: np.ndarray, f: int) -> np.ndarray:
 
     MATLAB centres an even kernel at floor((f+1)/2), one pixel before scipy's centre: origin -1.
     """
+    from scipy import ndimage  # only this profile needs it: `bench run` starts without scipy
+
     box = np.full(f, 1.0 / f)
     origin = -1 if f % 2 == 0 else 0
     out = ndimage.correlate1d(plane, box, axis=-2, mode="reflect", origin=origin)  # scipy 'reflect' = 'symmetric'

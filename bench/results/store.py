@@ -17,8 +17,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -159,6 +161,11 @@ class ResultsStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _frame(self, sql: str) -> pd.DataFrame:
+        import pandas as pd  # for reports only: `bench run` starts without it
+
+        return pd.read_sql_query(sql, self.db)
+
     # runs -----------------------------------------------------------------------------------------
     def start_run(self, run_id: str, provenance: dict) -> None:
         with self.db:
@@ -180,7 +187,7 @@ class ResultsStore:
                             (time.time(), status, workers, json.dumps(nodes) if nodes is not None else None, run_id))
 
     def runs(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM runs ORDER BY started", self.db)
+        return self._frame("SELECT * FROM runs ORDER BY started")
 
     # methods --------------------------------------------------------------------------------------
     def record_method(self, method: str, variant: str, weights_hash: str, *, spec: str, label: str, kind: str,
@@ -286,22 +293,22 @@ class ResultsStore:
 
     # reading --------------------------------------------------------------------------------------
     def results(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM results", self.db)
+        return self._frame("SELECT * FROM results")
 
     def failures(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM failures ORDER BY method, dataset, image_id", self.db)
+        return self._frame("SELECT * FROM failures ORDER BY method, dataset, image_id")
 
     def unavailable(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM unavailable", self.db)
+        return self._frame("SELECT * FROM unavailable")
 
     def methods(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM methods", self.db)
+        return self._frame("SELECT * FROM methods")
 
     def task_results(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM task_results", self.db)
+        return self._frame("SELECT * FROM task_results")
 
     def task_references(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM task_references", self.db)
+        return self._frame("SELECT * FROM task_references")
 
     def task_setups(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM task_setups", self.db)
+        return self._frame("SELECT * FROM task_setups")
