@@ -89,6 +89,14 @@ def per_image(out: Path, metric: str, profile: str) -> dict[str, float]:
         return dict(con.execute("SELECT image_id, value FROM results WHERE metric=? AND profile=?", (metric, profile)))
 
 
+def differing_pixels(a: Path, b: Path) -> int:
+    """16-bit output values that differ between two runs' outputs of the same images."""
+    from bench.images import read_png16
+
+    pairs = [(p, b / p.relative_to(a)) for p in sorted((a / "outputs").rglob("*.png"))]
+    return sum(int((read_png16(x) != read_png16(y)).sum()) for x, y in pairs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20)
@@ -126,11 +134,12 @@ def main() -> None:
                 out = Path(tmp) / f"{repeat}-{k}"
                 walls[name].append(bench_run(out, args.data_root, weights_dir, args.images, *flags))
                 print(f"  [{repeat + 1}] {name}: {walls[name][-1]:.1f} s ({load()})", flush=True)
-        fp32_out, bf16_out = Path(tmp) / "0-1", Path(tmp) / "bf16"  # the first pipelined fp32 run
+        fp32_out, batch4_out, bf16_out = Path(tmp) / "0-1", Path(tmp) / "0-2", Path(tmp) / "bf16"  # first repeat
         bf16_wall = bench_run(bf16_out, args.data_root, weights_dir, bf16_images, "--precision", "bf16")
         print(f"  bf16 on {bf16_images} images: {bf16_wall:.1f} s ({load()})\n", flush=True)
         fp32_psnr, bf16_psnr = per_image(fp32_out, "psnr", "matlab-y"), per_image(bf16_out, "psnr", "matlab-y")
         fp32_ms, bf16_ms = per_image(fp32_out, "time_ms", "-"), per_image(bf16_out, "time_ms", "-")
+        differ = differing_pixels(fp32_out, batch4_out)
 
     n = len(inputs)
     alone = statistics.median(walls["network alone (whole process)"])
@@ -140,7 +149,8 @@ def main() -> None:
     for name, values in walls.items():
         print(f"{name:<44}{statistics.median(values) / n:>9.3f}{statistics.median(values) / alone:>17.3f}x")
     batch1, batch4 = (statistics.median(walls[k]) for k in ("bench run, pipelined (default)", "bench run, pipelined, batch 4"))
-    print(f"batch 4 / batch 1 (bench run, whole process): {batch4 / batch1:.3f}")
+    print(f"batch 4 / batch 1 (bench run, whole process): {batch4 / batch1:.3f}; batch 4 outputs "
+          f"{'identical to batch 1' if not differ else f'differ from batch 1 in {differ} 16-bit values'}")
     # bf16 against fp32 on the same images: the network's own time per image as each run stored it
     fp32_net = statistics.fmean(fp32_ms[i] for i in bf16_ms) / 1000
     bf16_net = statistics.fmean(bf16_ms.values()) / 1000

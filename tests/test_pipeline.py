@@ -77,7 +77,8 @@ def _outputs(out: Path) -> dict[str, np.ndarray]:
 
 # identity: pipelined vs one at a time, batch 4 vs 1 ---------------------------------------------------------
 def test_pipelined_and_batched_runs_store_exactly_what_one_image_at_a_time_stores(shared_data, shared_weights, tmp_path):
-    """SAPNet and PReNet on 4 Rain100L images resized to 128x96 (equal sizes, so batches form)."""
+    """SAPNet and PReNet on 4 Rain100L images resized to 128x96 (equal sizes, so batches form; much smaller
+    images get other oneDNN kernels in a batch, see README)."""
     common = ["run", "--methods", "sapnet:official-2021-09-12,prenet:rain100l", "--datasets", "rain100l:128x96",
               "--limit", "4", "--data-root", str(shared_data), "--weights-dir", str(shared_weights),
               "--profile", "matlab-y,rgb", "--efficiency-size", "off", "--no-progress"]
@@ -91,8 +92,8 @@ def test_pipelined_and_batched_runs_store_exactly_what_one_image_at_a_time_store
         assert result.exit_code == 0, result.output
         figures[name], outputs[name] = _figures(out / "results.sqlite"), _outputs(out)
     assert len(figures["one at a time"]) == 2 * 4 * 2 * 2 and len(outputs["one at a time"]) == 2 * 4
-    # one at a time is each image alone through the network, as a 1x3xHxW view of its HxWx3 array
-    for path, image in outputs["one at a time"].items():
+    # one at a time is each image alone through the network, as a 1x3xHxW view of its HxWx3 array (two per method)
+    for path, image in list(outputs["one at a time"].items())[::2]:
         assert np.array_equal(image, _alone(path, shared_data, shared_weights)), path
     for name in ("pipelined", "batch 4"):
         pd.testing.assert_frame_equal(figures[name], figures["one at a time"], check_exact=True)

@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from bench.runner.runner import Runner
 
 
-#: batches read ahead of the network and waiting behind it (0: every stage in turn, in one thread)
-DEFAULT_DEPTH = 2
-
-
 def default_batch_size(device: torch.device) -> int:
     """Images per network call when --batch-size is not given: 1 on a CPU (a batch only adds cache misses
     there; benchmarks/throughput.py measures it), 8 on a GPU (a single image leaves it idle)."""
@@ -36,11 +32,12 @@ def writer_threads(device: torch.device) -> int:
 
 
 class LocalExecutor:
-    """batch_size: images per network call (0: :func:`default_batch_size`); depth: the pipeline's depth."""
+    """batch_size: images per network call (0: :func:`default_batch_size`); depth: batches read ahead of the
+    network and waiting behind it (0: every stage in turn, in one thread); both from the settings."""
 
     name = "local"
 
-    def __init__(self, batch_size: int = 0, depth: int = DEFAULT_DEPTH) -> None:
+    def __init__(self, batch_size: int, depth: int) -> None:
         self.workers = 1
         self.nodes: set[str] = set()
         self.batch_size, self.depth = batch_size, depth
