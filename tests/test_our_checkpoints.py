@@ -1,5 +1,6 @@
-"""The checkpoints we trained and ship: SAPNet (ours) clears 30 dB on Rain100L and beats PReNet trained with the
-same command, data and budget (prenet:ours), on Rain100L and on the embedded heavy set (profile prenet-y)."""
+"""The checkpoints we trained and ship: SAPNet (ours) clears 30.5 dB on Rain100L (30.32 before the study's stage) and
+beats PReNet trained with the same commands, data and budget (prenet:ours), on Rain100L and on the embedded heavy
+set (profile prenet-y)."""
 
 import sqlite3
 from pathlib import Path
@@ -34,7 +35,7 @@ def test_sapnet_ours_beats_prenet_ours_on_the_embedded_heavy_set(tmp_path):
     assert psnr[("sapnet", "embedded-heavy")] > psnr[("prenet:ours", "embedded-heavy")] > psnr[("rainy", "embedded-heavy")] + 5
 
 
-def test_sapnet_ours_clears_30_db_on_rain100l_and_beats_prenet_ours(shared_data, tmp_path):
+def test_sapnet_ours_clears_30_5_db_on_rain100l_and_beats_prenet_ours(shared_data, tmp_path):
     psnr = _mean_psnr(tmp_path, "rain100l", shared_data)
-    assert psnr[("sapnet", "rain100l")] >= 30.0
+    assert psnr[("sapnet", "rain100l")] >= 30.5
     assert psnr[("sapnet", "rain100l")] > psnr[("prenet:ours", "rain100l")]
