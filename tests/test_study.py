@@ -74,10 +74,13 @@ def test_tiny_study_trains_evaluates_and_reports_table_2(tmp_path):
     assert json.loads((out / "disjointness.json").read_text())
 
     # the same command again resumes: nothing is retrained, nothing re-measured
+    with sqlite3.connect(db) as con:
+        before = con.execute("SELECT COUNT(*), MAX(created) FROM results").fetchone()
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
     assert again.output.count("finished earlier") == 8
-    assert "0 image(s) measured" in again.output
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT COUNT(*), MAX(created) FROM results").fetchone() == before
 
     # another budget in the same folder is refused with the fix
     other = runner.invoke(app, [*args, "--ablation-iters", "3"])
