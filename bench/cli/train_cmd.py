@@ -27,7 +27,8 @@ def _train(model: str, **options) -> None:
         options["milestones"] = ()
     out = options.pop("out") or Path("runs") / "train" / model
     config = TrainConfig(model=model, out_dir=out, use_cra=use_cra, use_dilation=use_dilation, **options)
-    from bench.train.trainer import native_bf16, resolve_device
+    from bench.runner.precision import native_bf16
+    from bench.train.trainer import resolve_device
 
     if config.bf16 and not native_bf16(resolve_device(config.device)):
         console.print("[yellow]--bf16: this device has no native bfloat16 (CPU without AVX512-BF16 or AMX); "

@@ -9,6 +9,7 @@ under autocast with the network and its input in channels_last. Methods without 
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import torch
 
@@ -18,6 +19,19 @@ from bench.results.store import FP32
 
 PRECISIONS = (FP32, "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (CUDA with bf16 support; a CPU with AVX512-BF16 or AMX).
+    Elsewhere bf16 autocast is emulated and many times slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
 
 
 def parse_precision(text: str) -> str:
@@ -36,7 +50,6 @@ def check_precision(precision: str, device_type: str) -> str | None:
                             "CPU, or --device cuda")
     if precision != "bf16":
         return None
-    from bench.train.trainer import native_bf16  # the one check, shared with bench train --bf16
 
     if native_bf16(torch.device(device_type)):
         return None

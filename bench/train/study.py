@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BadInputError
+from bench.runner.precision import native_bf16
 from bench.train.config import TrainConfig
-from bench.train.trainer import native_bf16, resolve_device
+from bench.train.trainer import resolve_device
 
 _ABLATION_FILE = Path(__file__).resolve().parent / "ablation.toml"
 _PAPER_MILESTONES = (0.3, 0.5, 0.8)
